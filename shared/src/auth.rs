@@ -1,0 +1,240 @@
+//! Bearer-token authentication: JWTs carrying tenant and role, checked with `jsonwebtoken`.
+
+use std::fmt;
+
+use http::HeaderMap;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::config::AuthConfig;
+
+/// Roles in increasing order of power.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Sender,
+    Viewer,
+    Analyst,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Sender => "sender",
+            Role::Viewer => "viewer",
+            Role::Analyst => "analyst",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Some(match s {
+            "sender" => Role::Sender,
+            "viewer" => Role::Viewer,
+            "analyst" => Role::Analyst,
+            "admin" => Role::Admin,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub tenant: String,
+    pub role: Role,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+/// Why a request was not let in. `Unauthenticated` is a 401, `Forbidden` a 403.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("role {have} may not do this; {need} or above is needed")]
+    Forbidden { have: Role, need: Role },
+}
+
+/// A tenant name is part of every storage key, so it is restricted to a safe alphabet.
+pub fn valid_tenant(t: &str) -> bool {
+    !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// Checks tokens. Built once at start-up from [`AuthConfig`].
+#[derive(Clone)]
+pub struct Authenticator {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authenticator").field("algorithms", &self.validation.algorithms).finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    pub fn from_config(cfg: &AuthConfig) -> Result<Authenticator, String> {
+        let (key, algorithms) = match (&cfg.public_key_pem, &cfg.secret) {
+            (Some(pem), _) => {
+                if let Ok(k) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
+                    (k, vec![Algorithm::RS256])
+                } else if let Ok(k) = DecodingKey::from_ec_pem(pem.as_bytes()) {
+                    (k, vec![Algorithm::ES256])
+                } else {
+                    return Err("VIGIL_JWT_PUBLIC_KEY is neither an RSA nor an EC public key in PEM".into());
+                }
+            }
+            (None, Some(secret)) => {
+                if secret.len() < 32 {
+                    return Err("VIGIL_JWT_SECRET must be at least 32 bytes".into());
+                }
+                (DecodingKey::from_secret(secret.as_bytes()), vec![Algorithm::HS256])
+            }
+            (None, None) => return Err("no token key configured: set VIGIL_JWT_SECRET or VIGIL_JWT_PUBLIC_KEY".into()),
+        };
+        let mut validation = Validation::new(algorithms[0]);
+        validation.algorithms = algorithms;
+        validation.leeway = 30;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        match &cfg.issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        match &cfg.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        Ok(Authenticator { key, validation })
+    }
+
+    /// Verifies a raw token.
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let data = decode::<Claims>(token, &self.key, &self.validation)
+            .map_err(|e| AuthError::Unauthenticated(format!("invalid token: {}", describe(&e))))?;
+        let claims = data.claims;
+        if !valid_tenant(&claims.tenant) {
+            return Err(AuthError::Unauthenticated("invalid token: tenant claim is not a valid tenant name".into()));
+        }
+        Ok(claims)
+    }
+
+    /// Reads `Authorization: Bearer <jwt>` (and `Splunk <jwt>` where `allow_splunk`) and checks the role.
+    pub fn authorize(&self, headers: &HeaderMap, need: Role, allow_splunk: bool) -> Result<Claims, AuthError> {
+        let value = headers
+            .get(http::header::AUTHORIZATION)
+            .ok_or_else(|| AuthError::Unauthenticated("missing Authorization header".into()))?
+            .to_str()
+            .map_err(|_| AuthError::Unauthenticated("Authorization header is not ASCII".into()))?;
+        let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
+        let scheme_ok = scheme.eq_ignore_ascii_case("bearer") || (allow_splunk && scheme.eq_ignore_ascii_case("splunk"));
+        if !scheme_ok || token.trim().is_empty() {
+            let expected = if allow_splunk { "Bearer <token> or Splunk <token>" } else { "Bearer <token>" };
+            return Err(AuthError::Unauthenticated(format!("Authorization must be {expected}")));
+        }
+        let claims = self.verify(token.trim())?;
+        if claims.role < need {
+            return Err(AuthError::Forbidden { have: claims.role, need });
+        }
+        Ok(claims)
+    }
+}
+
+fn describe(e: &jsonwebtoken::errors::Error) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind::*;
+    match e.kind() {
+        ExpiredSignature => "expired",
+        InvalidSignature => "bad signature",
+        InvalidIssuer => "wrong issuer",
+        InvalidAudience => "wrong audience",
+        InvalidAlgorithm => "algorithm not accepted",
+        MissingRequiredClaim(_) => "a required claim is missing",
+        Json(_) => "claims are malformed (sub, tenant, role and exp are required)",
+        _ => "malformed",
+    }
+}
+
+/// Mints an HS256 token (for `vigil token` and tests).
+pub fn mint_hs256(secret: &str, claims: &Claims) -> Result<String, String> {
+    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes())).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn claims(role: Role, exp_offset: i64) -> Claims {
+        Claims {
+            sub: "alice".into(),
+            tenant: "acme".into(),
+            role,
+            exp: (chrono::Utc::now().timestamp() + exp_offset) as u64,
+            iss: None,
+            aud: None,
+        }
+    }
+
+    fn auth() -> Authenticator {
+        Authenticator::from_config(&AuthConfig { secret: Some(SECRET.into()), ..Default::default() }).unwrap()
+    }
+
+    fn headers(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(http::header::AUTHORIZATION, v.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn accepts_a_valid_token_with_enough_role() {
+        let t = mint_hs256(SECRET, &claims(Role::Analyst, 600)).unwrap();
+        let c = auth().authorize(&headers(&format!("Bearer {t}")), Role::Viewer, false).unwrap();
+        assert_eq!(c.tenant, "acme");
+        assert_eq!(c.role, Role::Analyst);
+    }
+
+    #[test]
+    fn rejects_low_role_expired_forged_and_missing() {
+        let a = auth();
+        let t = mint_hs256(SECRET, &claims(Role::Sender, 600)).unwrap();
+        assert_eq!(
+            a.authorize(&headers(&format!("Bearer {t}")), Role::Viewer, false),
+            Err(AuthError::Forbidden { have: Role::Sender, need: Role::Viewer })
+        );
+        let expired = mint_hs256(SECRET, &claims(Role::Admin, -3600)).unwrap();
+        assert!(matches!(a.authorize(&headers(&format!("Bearer {expired}")), Role::Sender, false), Err(AuthError::Unauthenticated(m)) if m.contains("expired")));
+        let forged = mint_hs256("another-secret-another-secret-xx", &claims(Role::Admin, 600)).unwrap();
+        assert!(matches!(a.authorize(&headers(&format!("Bearer {forged}")), Role::Sender, false), Err(AuthError::Unauthenticated(m)) if m.contains("signature")));
+        assert!(a.authorize(&HeaderMap::new(), Role::Sender, false).is_err());
+        assert!(a.authorize(&headers("Basic abc"), Role::Sender, false).is_err());
+    }
+
+    #[test]
+    fn splunk_scheme_only_where_allowed() {
+        let a = auth();
+        let t = mint_hs256(SECRET, &claims(Role::Sender, 600)).unwrap();
+        assert!(a.authorize(&headers(&format!("Splunk {t}")), Role::Sender, true).is_ok());
+        assert!(a.authorize(&headers(&format!("Splunk {t}")), Role::Sender, false).is_err());
+    }
+
+    #[test]
+    fn short_secrets_and_bad_tenants_are_refused() {
+        assert!(Authenticator::from_config(&AuthConfig { secret: Some("short".into()), ..Default::default() }).is_err());
+        let mut c = claims(Role::Admin, 600);
+        c.tenant = "a#b".into();
+        let t = mint_hs256(SECRET, &c).unwrap();
+        assert!(auth().verify(&t).is_err());
+    }
+}
