@@ -236,3 +236,244 @@ fn decoded_body(req: &HttpRequest, limit: usize) -> Result<Vec<u8>, ApiError> {
             .with_detail(serde_json::json!({ "accepted": "gzip, identity" }))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::auth::{mint_hs256, Claims};
+    use crate::clock::ManualClock;
+    use crate::config::AuthConfig;
+    use crate::error::{StoreError, StoreResult};
+
+    const SECRET: &str = "ingest-test-secret-0123456789abcdef";
+
+    /// Records what was sent; `fail` makes every send fail like an unreachable SQS.
+    #[derive(Default)]
+    struct RecordingQueue {
+        sent: Mutex<Vec<String>>,
+        fail: bool,
+    }
+
+    #[async_trait]
+    impl QueueSender for RecordingQueue {
+        async fn send(&self, bodies: &[String]) -> StoreResult<()> {
+            if self.fail {
+                return Err(StoreError::Transient("connection refused".into()));
+            }
+            self.sent.lock().unwrap().extend(bodies.iter().cloned());
+            Ok(())
+        }
+    }
+
+    impl RecordingQueue {
+        fn events(&self) -> Vec<Event> {
+            self.sent
+                .lock()
+                .unwrap()
+                .iter()
+                .flat_map(|b| serde_json::from_str::<crate::model::EventBatch>(b).unwrap().events)
+                .collect()
+        }
+    }
+
+    fn handler(queue: Arc<RecordingQueue>, limits: IngestLimits) -> IngestHandler<RecordingQueue> {
+        let auth = Authenticator::from_config(&AuthConfig { secret: Some(SECRET.into()), ..Default::default() }).unwrap();
+        let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap());
+        IngestHandler::new(queue, Arc::new(auth), limits, Arc::new(clock))
+    }
+
+    fn token(role: Role) -> String {
+        let exp = (chrono::Utc::now().timestamp() + 600) as u64;
+        mint_hs256(SECRET, &Claims { sub: "s".into(), tenant: "acme".into(), role, exp, iss: None, aud: None }).unwrap()
+    }
+
+    fn req(path: &str, ct: Option<&str>) -> http::request::Builder {
+        let mut b = http::Request::builder().method("POST").uri(path).header("authorization", format!("Bearer {}", token(Role::Sender)));
+        if let Some(ct) = ct {
+            b = b.header("content-type", ct);
+        }
+        b
+    }
+
+    async fn call(h: &IngestHandler<RecordingQueue>, r: HttpRequest) -> (StatusCode, serde_json::Value) {
+        let resp = h.handle(r).await;
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+        (resp.status(), serde_json::from_slice(resp.body()).unwrap())
+    }
+
+    fn post(path: &str, ct: Option<&str>, body: &str) -> HttpRequest {
+        req(path, ct).body(bytes::Bytes::from(body.to_string())).unwrap()
+    }
+
+    const SSH_FAIL: &str = "<38>Mar 10 11:59:01 web-1 sshd[1]: Failed password for root from 203.0.113.7 port 4000 ssh2";
+
+    #[tokio::test]
+    async fn accepts_json_ndjson_and_syslog_with_202_and_queues_every_event_for_the_tokens_tenant() {
+        let q = Arc::new(RecordingQueue::default());
+        let h = handler(q.clone(), IngestLimits::default());
+        let (s, b) = call(&h, post("/v1/events", Some("application/json"), r#"{"message":"hello","tenant":"evil","host":"h1"}"#)).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        assert_eq!(b["accepted"], 1);
+        let (s, b) = call(&h, post("/v1/events", Some("application/x-ndjson"), "{\"message\":\"a\"}\n{\"message\":\"b\"}\n")).await;
+        assert_eq!((s, b["accepted"].as_u64()), (StatusCode::ACCEPTED, Some(2)));
+        let (s, b) = call(&h, post("/v1/syslog", Some("text/plain"), SSH_FAIL)).await;
+        assert_eq!((s, b["accepted"].as_u64()), (StatusCode::ACCEPTED, Some(1)));
+        let events = q.events();
+        assert_eq!(events.len(), 4);
+        assert!(events.iter().all(|e| e.tenant == "acme"), "the payload's tenant is ignored");
+    }
+
+    #[tokio::test]
+    async fn partial_batches_list_the_rejected_index_and_accept_the_rest() {
+        let q = Arc::new(RecordingQueue::default());
+        let h = handler(q.clone(), IngestLimits::default());
+        let (s, b) = call(&h, post("/v1/events", None, "{\"message\":\"ok\"}\n{not json\n{\"message\":\"ok2\"}")).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{b}");
+        assert_eq!(b["accepted"], 2);
+        assert_eq!(b["rejected"][0]["index"], 1);
+        assert_eq!(q.events().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn unreadable_bodies_are_400_naming_where() {
+        let h = handler(Arc::new(RecordingQueue::default()), IngestLimits::default());
+        let (s, b) = call(&h, post("/v1/events", Some("application/json"), "[{\"message\": \"x\"},")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert!(b["error"].is_string());
+        assert!(b["detail"]["line"].is_number(), "{b}");
+        let (s, b) = call(&h, post("/v1/events", None, "")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        let (s, b) = call(&h, post("/v1/events", None, "{oops}\n{also bad}\n")).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(b["detail"]["line"], 1, "{b}");
+        // Valid JSON, but no event is acceptable: 400 listing each rejection.
+        let body = "{\"message\":\"a\",\"src_ip\":\"not-an-ip\"}\n{\"message\":\"b\",\"timestamp\":\"yesterday\"}\n";
+        let (s, b) = call(&h, post("/v1/events", None, body)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert_eq!(b["detail"]["rejected"].as_array().map(Vec::len), Some(2), "{b}");
+        let r = req("/v1/syslog", None).body(bytes::Bytes::from_static(b"\xff\xfe bad utf8")).unwrap();
+        let (s, b) = call(&h, r).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST);
+        assert_eq!(b["detail"]["byte_offset"], 0);
+    }
+
+    #[tokio::test]
+    async fn limits_give_413_and_content_types_415() {
+        let limits = IngestLimits { max_body_bytes: 1000, max_event_bytes: 500, max_events_per_request: 3 };
+        let h = handler(Arc::new(RecordingQueue::default()), limits);
+        let (s, b) = call(&h, post("/v1/syslog", None, &"x".repeat(1001))).await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+        assert_eq!(b["detail"]["limit"], 1000);
+        let (s, _) = call(&h, post("/v1/syslog", None, &"x".repeat(1000))).await;
+        assert_ne!(s, StatusCode::PAYLOAD_TOO_LARGE, "exactly at the limit is allowed");
+        let (s, b) = call(&h, post("/v1/syslog", None, "a\nb\nc\nd\n")).await;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{b}");
+        let (s, b) = call(&h, post("/v1/events", Some("application/xml"), "<a/>")).await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{b}");
+        assert!(b["detail"]["accepted"].is_string());
+        let (s, _) = call(&h, post("/v1/syslog", Some("application/json"), "x")).await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        let r = req("/v1/syslog", None).header("content-encoding", "br").body(bytes::Bytes::from_static(b"x")).unwrap();
+        assert_eq!(call(&h, r).await.0, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[tokio::test]
+    async fn gzip_bodies_are_decoded_and_bombs_stop_at_the_limit() {
+        let limits = IngestLimits { max_body_bytes: 10_000, ..IngestLimits::default() };
+        let q = Arc::new(RecordingQueue::default());
+        let h = handler(q.clone(), limits);
+        let r = req("/v1/syslog", None).header("content-encoding", "gzip").body(bytes::Bytes::from(gzip(SSH_FAIL.as_bytes()))).unwrap();
+        let (s, b) = call(&h, r).await;
+        assert_eq!((s, b["accepted"].as_u64()), (StatusCode::ACCEPTED, Some(1)), "{b}");
+        let bomb = gzip(&vec![b'a'; 10_000_000]);
+        assert!(bomb.len() < 20_000);
+        let r = req("/v1/syslog", None).header("content-encoding", "gzip").body(bytes::Bytes::from(bomb)).unwrap();
+        assert_eq!(call(&h, r).await.0, StatusCode::PAYLOAD_TOO_LARGE);
+        let r = req("/v1/syslog", None).header("content-encoding", "gzip").body(bytes::Bytes::from_static(b"not gzip")).unwrap();
+        assert_eq!(call(&h, r).await.0, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn auth_failures_are_401_and_never_queue_anything() {
+        let q = Arc::new(RecordingQueue::default());
+        let h = handler(q.clone(), IngestLimits::default());
+        let no_auth = http::Request::builder().method("POST").uri("/v1/syslog").body(bytes::Bytes::from(SSH_FAIL)).unwrap();
+        let (s, b) = call(&h, no_auth).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert!(b["error"].as_str().unwrap().contains("Authorization"));
+        let bad = http::Request::builder()
+            .method("POST")
+            .uri("/v1/syslog")
+            .header("authorization", "Bearer not.a.jwt")
+            .body(bytes::Bytes::from(SSH_FAIL))
+            .unwrap();
+        assert_eq!(call(&h, bad).await.0, StatusCode::UNAUTHORIZED);
+        assert!(q.events().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_queue_failure_is_503_so_the_sender_retries() {
+        let h = handler(Arc::new(RecordingQueue { fail: true, ..Default::default() }), IngestLimits::default());
+        let (s, b) = call(&h, post("/v1/syslog", None, SSH_FAIL)).await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!b["error"].as_str().unwrap().contains("refused"), "backend details stay in the logs");
+    }
+
+    #[tokio::test]
+    async fn wrong_method_unknown_path_and_health() {
+        let h = handler(Arc::new(RecordingQueue::default()), IngestLimits::default());
+        let r = http::Request::builder().method("GET").uri("/v1/events").body(bytes::Bytes::new()).unwrap();
+        assert_eq!(call(&h, r).await.0, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(call(&h, post("/v1/nothing", None, "x")).await.0, StatusCode::NOT_FOUND);
+        let r = http::Request::builder().method("GET").uri("/healthz").body(bytes::Bytes::new()).unwrap();
+        assert_eq!(call(&h, r).await.0, StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn hec_answers_like_splunk_and_takes_the_splunk_scheme() {
+        let q = Arc::new(RecordingQueue::default());
+        let h = handler(q.clone(), IngestLimits::default());
+        let body = r#"{"event":"Failed password for root from 203.0.113.9 port 1 ssh2","time":1773143941.5,"host":"h","sourcetype":"linux_secure"}{"event":{"message":"x"}}"#;
+        let r = http::Request::builder()
+            .method("POST")
+            .uri("/services/collector/event")
+            .header("authorization", format!("Splunk {}", token(Role::Sender)))
+            .body(bytes::Bytes::from(body))
+            .unwrap();
+        let (s, b) = call(&h, r).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!((b["text"].as_str(), b["code"].as_u64(), b["accepted"].as_u64()), (Some("Success"), Some(0), Some(2)));
+        let r = http::Request::builder().method("POST").uri("/services/collector/raw").body(bytes::Bytes::from("x")).unwrap();
+        let (s, b) = call(&h, r).await;
+        assert_eq!((s, b["code"].as_u64()), (StatusCode::UNAUTHORIZED, Some(3)));
+        let r = http::Request::builder().method("GET").uri("/services/collector/health/1.0").body(bytes::Bytes::new()).unwrap();
+        assert_eq!(call(&h, r).await.1["code"], 17);
+    }
+
+    #[tokio::test]
+    async fn thousands_of_events_are_packed_into_few_messages_within_the_sqs_limit() {
+        let q = Arc::new(RecordingQueue::default());
+        let h = handler(q.clone(), IngestLimits::default());
+        let body: String = (0..5000)
+            .map(|i| format!("<38>Mar 10 11:{:02}:{:02} web-1 sshd[{i}]: Failed password for root from 198.51.100.{} port {} ssh2\n", i / 60 % 60, i % 60, i % 250, 1024 + i))
+            .collect();
+        let (s, b) = call(&h, post("/v1/syslog", None, &body)).await;
+        assert_eq!((s, b["accepted"].as_u64()), (StatusCode::ACCEPTED, Some(5000)), "{b}");
+        let sent = q.sent.lock().unwrap().clone();
+        assert!(sent.iter().all(|m| m.len() <= MAX_QUEUE_MESSAGE_BYTES));
+        assert!(sent.len() < 5000 / 100, "{} messages for 5000 events", sent.len());
+        assert_eq!(q.events().len(), 5000);
+    }
+}

@@ -2,7 +2,7 @@
 //! Every function binary and the local host `vigil` are thin wiring around this crate.
 
 pub mod adapters;
-// pub mod alert;
+pub mod alert;
 pub mod api;
 pub mod auth;
 pub mod clock;
@@ -11,7 +11,7 @@ pub mod config;
 pub mod contract;
 pub mod detect;
 pub mod error;
-// pub mod ingest;
+pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod model;
@@ -20,6 +20,6 @@ pub mod pack;
 pub mod parse;
 pub mod ports;
 pub mod schema;
-// pub mod score;
+pub mod score;
 pub mod telemetry;
 pub mod tickets;

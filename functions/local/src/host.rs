@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vigil::alert::Alerter;
-use vigil::api::{healthz, ApiError, HttpRequest, HttpResponse};
+use vigil::api::{json, ApiError, HttpRequest, HttpResponse};
 use vigil::auth::Authenticator;
 use vigil::clock::Clock;
 use vigil::config::Config;
@@ -76,7 +76,7 @@ impl Host {
     /// Routes a request the way API Gateway routes it to the functions.
     pub async fn handle_http(&self, req: HttpRequest) -> HttpResponse {
         if req.method() == http::Method::GET && req.uri().path() == "/healthz" {
-            return healthz();
+            return self.health().await;
         }
         if IngestHandler::<dyn QueueSender>::route(&req).is_some() || req.uri().path().starts_with("/services/collector/health") {
             return self.ingest.handle(req).await;
@@ -85,6 +85,28 @@ impl Host {
             return self.tickets.handle(req).await;
         }
         ApiError::not_found().into_response()
+    }
+
+    /// `GET /healthz`: liveness plus the depth of every queue, so operators (and tests) can see a backlog.
+    async fn health(&self) -> HttpResponse {
+        let p = &self.ports;
+        let queues = [
+            ("events", &p.events_receiver),
+            ("events_dead_letters", &p.events_dead_letters),
+            ("detections", &p.detections_receiver),
+            ("detections_dead_letters", &p.detections_dead_letters),
+        ];
+        let mut depths = serde_json::Map::new();
+        for (name, q) in queues {
+            match q.depth().await {
+                Ok(d) => depths.insert(name.into(), serde_json::json!(d)),
+                Err(e) => {
+                    tracing::warn!(queue = name, error = %e, "queue depth unavailable");
+                    return ApiError::unavailable().into_response();
+                }
+            };
+        }
+        json(http::StatusCode::OK, &serde_json::json!({ "status": "ok", "queues": depths }))
     }
 
     fn queue(&self, stage: Stage) -> &Arc<dyn QueueReceiver> {
