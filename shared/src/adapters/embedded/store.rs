@@ -1,0 +1,437 @@
+//! Events, detection windows, alerts and tickets in the embedded database.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use redb::{Durability, ReadableDatabase, ReadableTable, Table, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::{
+    corrupt, db_err, split_expiry, with_expiry, Shared, ALERTS, ALERT_DETECTIONS, ALERT_HEADS, EVENTS, EVENTS_TTL,
+    TICKETS, WINDOWS, WINDOWS_TTL, WINDOW_ENTRIES,
+};
+use crate::error::{StoreError, StoreResult};
+use crate::model::{Alert, Event, Ticket, Timestamp};
+use crate::ports::{
+    roll_up, AlertCandidate, AlertStore, EventStore, Page, PageRequest, RecordOutcome, TicketFilter, WindowEntry,
+    WindowStore, WindowUpdate,
+};
+
+/// Expired records removed per write call: bounded, so purging never makes one call slow.
+const PURGE_BATCH: usize = 256;
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 500;
+
+type KeyedTable<'t> = Table<'t, (&'static str, &'static str), &'static [u8]>;
+
+fn to_json<T: Serialize>(what: &str, v: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| StoreError::Permanent(format!("encoding {what}: {e}")))
+}
+
+fn from_json<T: DeserializeOwned>(what: &str, v: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(v).map_err(|e| corrupt(what, e))
+}
+
+/// Events, windows, alerts and tickets: one object implements all three store ports.
+pub(crate) struct EmbeddedStore {
+    shared: Arc<Shared>,
+}
+
+impl EmbeddedStore {
+    pub(crate) fn new(shared: &Arc<Shared>) -> EmbeddedStore {
+        EmbeddedStore { shared: shared.clone() }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Events
+
+/// Removes up to [`PURGE_BATCH`] events whose expiry has passed.
+fn purge_events(
+    events: &mut KeyedTable<'_>,
+    ttl: &mut Table<'_, (i64, &'static str, &'static str), ()>,
+    now: i64,
+) -> StoreResult<()> {
+    let mut due = Vec::new();
+    for item in ttl.range(..(now.saturating_add(1), "", "")).map_err(db_err)?.take(PURGE_BATCH) {
+        let (k, _) = item.map_err(db_err)?;
+        let (at, tenant, id) = k.value();
+        due.push((at, tenant.to_string(), id.to_string()));
+    }
+    for (at, tenant, id) in due {
+        ttl.remove((at, tenant.as_str(), id.as_str())).map_err(db_err)?;
+        let stored = match events.get((tenant.as_str(), id.as_str())).map_err(db_err)? {
+            Some(g) => split_expiry("event", g.value()).ok().map(|(e, _)| e),
+            None => None,
+        };
+        // A record stored again after it expired carries a later expiry: keep it.
+        if stored == Some(at) {
+            events.remove((tenant.as_str(), id.as_str())).map_err(db_err)?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl EventStore for EmbeddedStore {
+    /// One durable write transaction for the whole slice. An expired record counts as absent.
+    async fn put_new(&self, events: &[Event], expires_at: Timestamp) -> StoreResult<Vec<bool>> {
+        let expires = expires_at.timestamp_millis();
+        let rows = events
+            .iter()
+            .map(|e| Ok((e.tenant.clone(), e.id.clone(), with_expiry(expires, &to_json("event", e)?))))
+            .collect::<StoreResult<Vec<_>>>()?;
+        self.shared
+            .run(move |s| {
+                let now = s.now_ms();
+                let tx = s.db.begin_write().map_err(db_err)?;
+                let mut out = Vec::with_capacity(rows.len());
+                {
+                    let mut table = tx.open_table(EVENTS).map_err(db_err)?;
+                    let mut ttl = tx.open_table(EVENTS_TTL).map_err(db_err)?;
+                    for (tenant, id, value) in &rows {
+                        let key = (tenant.as_str(), id.as_str());
+                        let stored = match table.get(key).map_err(db_err)? {
+                            Some(g) => Some(split_expiry("event", g.value())?.0),
+                            None => None,
+                        };
+                        match stored {
+                            Some(at) if at > now => {
+                                out.push(false);
+                                continue;
+                            }
+                            Some(at) => {
+                                ttl.remove((at, tenant.as_str(), id.as_str())).map_err(db_err)?;
+                            }
+                            None => {}
+                        }
+                        table.insert(key, value.as_slice()).map_err(db_err)?;
+                        ttl.insert((expires, tenant.as_str(), id.as_str()), ()).map_err(db_err)?;
+                        out.push(true);
+                    }
+                    purge_events(&mut table, &mut ttl, now)?;
+                }
+                // Durable even when nothing was new: it also persists earlier non-durable window merges.
+                tx.commit().map_err(db_err)?;
+                Ok(out)
+            })
+            .await
+    }
+
+    async fn get(&self, tenant: &str, id: &str) -> StoreResult<Option<Event>> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.shared
+            .run(move |s| {
+                let now = s.now_ms();
+                let tx = s.db.begin_read().map_err(db_err)?;
+                let table = tx.open_table(EVENTS).map_err(db_err)?;
+                let Some(g) = table.get((tenant.as_str(), id.as_str())).map_err(db_err)? else {
+                    return Ok(None);
+                };
+                let (at, json) = split_expiry("event", g.value())?;
+                if at <= now {
+                    return Ok(None);
+                }
+                from_json("event", json).map(Some)
+            })
+            .await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Windows
+//
+// One key per entry, (window key, `WindowEntry::encode`), so a merge inserts only its new entries instead of
+// rewriting the whole set; `windows` holds each window's expiry.
+
+type EntryTable<'t> = Table<'t, (&'static str, &'static str), ()>;
+
+/// Bounds of every entry key of one window: (key, *) sorts before (key + "\0", "").
+fn entry_range(key: &str) -> ((&str, &str), String) {
+    ((key, ""), format!("{key}\0"))
+}
+
+fn read_entries(entries: &EntryTable<'_>, key: &str) -> StoreResult<Vec<WindowEntry>> {
+    let (from, past) = entry_range(key);
+    let mut out = Vec::new();
+    for item in entries.range(from..(past.as_str(), "")).map_err(db_err)? {
+        let (k, _) = item.map_err(db_err)?;
+        let encoded = k.value().1;
+        out.push(WindowEntry::decode(encoded).ok_or_else(|| corrupt("window entry", encoded))?);
+    }
+    Ok(out)
+}
+
+fn clear_entries(entries: &mut EntryTable<'_>, key: &str) -> StoreResult<()> {
+    let (from, past) = entry_range(key);
+    entries.retain_in(from..(past.as_str(), ""), |_, _| false).map_err(db_err)
+}
+
+fn purge_windows(
+    windows: &mut Table<'_, &'static str, i64>,
+    entries: &mut EntryTable<'_>,
+    ttl: &mut Table<'_, (i64, &'static str), ()>,
+    now: i64,
+) -> StoreResult<()> {
+    let mut due = Vec::new();
+    for item in ttl.range(..(now.saturating_add(1), "")).map_err(db_err)?.take(PURGE_BATCH) {
+        let (k, _) = item.map_err(db_err)?;
+        let (at, key) = k.value();
+        due.push((at, key.to_string()));
+    }
+    for (at, key) in due {
+        ttl.remove((at, key.as_str())).map_err(db_err)?;
+        let stored = windows.get(key.as_str()).map_err(db_err)?.map(|g| g.value());
+        if stored == Some(at) {
+            windows.remove(key.as_str()).map_err(db_err)?;
+            clear_entries(entries, &key)?;
+        }
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl WindowStore for EmbeddedStore {
+    /// One write transaction for every update, committed without `fsync` (see the module docs: the durable
+    /// commits that follow in the same message's handling persist it, and a redelivery repeats it). An expired
+    /// window starts empty.
+    async fn merge(&self, updates: &[WindowUpdate], expires_at: Timestamp) -> StoreResult<Vec<Vec<WindowEntry>>> {
+        if updates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let expires = expires_at.timestamp_millis();
+        let updates: Vec<(String, Vec<String>)> =
+            updates.iter().map(|u| (u.key.clone(), u.entries.iter().map(WindowEntry::encode).collect())).collect();
+        self.shared
+            .run(move |s| {
+                let now = s.now_ms();
+                let mut tx = s.db.begin_write().map_err(db_err)?;
+                tx.set_durability(Durability::None).map_err(db_err)?;
+                let mut out = Vec::with_capacity(updates.len());
+                {
+                    let mut windows = tx.open_table(WINDOWS).map_err(db_err)?;
+                    let mut entries = tx.open_table(WINDOW_ENTRIES).map_err(db_err)?;
+                    let mut ttl = tx.open_table(WINDOWS_TTL).map_err(db_err)?;
+                    for (key, new) in &updates {
+                        let old = windows.get(key.as_str()).map_err(db_err)?.map(|g| g.value());
+                        let live = old.filter(|at| *at > now);
+                        if old.is_some() && live.is_none() {
+                            clear_entries(&mut entries, key)?;
+                        }
+                        if !new.is_empty() {
+                            for e in new {
+                                entries.insert((key.as_str(), e.as_str()), ()).map_err(db_err)?;
+                            }
+                            let new_expiry = live.map_or(expires, |at| at.max(expires));
+                            if old != Some(new_expiry) {
+                                windows.insert(key.as_str(), new_expiry).map_err(db_err)?;
+                                if let Some(at) = old {
+                                    ttl.remove((at, key.as_str())).map_err(db_err)?;
+                                }
+                                ttl.insert((new_expiry, key.as_str()), ()).map_err(db_err)?;
+                            }
+                        }
+                        out.push(read_entries(&entries, key)?);
+                    }
+                    purge_windows(&mut windows, &mut entries, &mut ttl, now)?;
+                }
+                tx.commit().map_err(db_err)?;
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Removes the given entries (non-durably, like `merge`); a window left empty is deleted.
+    async fn prune(&self, removals: &[WindowUpdate]) -> StoreResult<()> {
+        let removals: Vec<(String, Vec<String>)> = removals
+            .iter()
+            .filter(|u| !u.entries.is_empty())
+            .map(|u| (u.key.clone(), u.entries.iter().map(WindowEntry::encode).collect()))
+            .collect();
+        if removals.is_empty() {
+            return Ok(());
+        }
+        self.shared
+            .run(move |s| {
+                let mut tx = s.db.begin_write().map_err(db_err)?;
+                tx.set_durability(Durability::None).map_err(db_err)?;
+                {
+                    let mut windows = tx.open_table(WINDOWS).map_err(db_err)?;
+                    let mut entries = tx.open_table(WINDOW_ENTRIES).map_err(db_err)?;
+                    let mut ttl = tx.open_table(WINDOWS_TTL).map_err(db_err)?;
+                    for (key, gone) in &removals {
+                        let Some(at) = windows.get(key.as_str()).map_err(db_err)?.map(|g| g.value()) else {
+                            continue;
+                        };
+                        for e in gone {
+                            entries.remove((key.as_str(), e.as_str())).map_err(db_err)?;
+                        }
+                        let (from, past) = entry_range(key);
+                        let empty = entries.range(from..(past.as_str(), "")).map_err(db_err)?.next().is_none();
+                        if empty {
+                            windows.remove(key.as_str()).map_err(db_err)?;
+                            ttl.remove((at, key.as_str())).map_err(db_err)?;
+                        }
+                    }
+                }
+                tx.commit().map_err(db_err)
+            })
+            .await
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Alerts and tickets
+
+fn page_limit(limit: usize) -> usize {
+    if limit == 0 {
+        DEFAULT_PAGE
+    } else {
+        limit.min(MAX_PAGE)
+    }
+}
+
+/// Newest first (descending id) within one tenant, from after the cursor (the last id of the previous page).
+fn list_page<T: DeserializeOwned>(
+    s: &Shared,
+    def: TableDefinition<'static, (&'static str, &'static str), &'static [u8]>,
+    what: &str,
+    tenant: &str,
+    page: &PageRequest,
+    keep: impl Fn(&T) -> bool,
+) -> StoreResult<Page<T>> {
+    let limit = page_limit(page.limit);
+    let tx = s.db.begin_read().map_err(db_err)?;
+    let table = tx.open_table(def).map_err(db_err)?;
+    // Every key (tenant, *) sorts before (tenant + "\0", ""), the next tenant string.
+    let past_tenant = format!("{tenant}\0");
+    let range = match page.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(cursor) => table.range((tenant, "")..(tenant, cursor)),
+        None => table.range((tenant, "")..(past_tenant.as_str(), "")),
+    }
+    .map_err(db_err)?;
+    let mut items = Vec::new();
+    let mut last_id = None;
+    let mut more = false;
+    for item in range.rev() {
+        let (k, v) = item.map_err(db_err)?;
+        let value: T = from_json(what, v.value())?;
+        if !keep(&value) {
+            continue;
+        }
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        last_id = Some(k.value().1.to_string());
+        items.push(value);
+    }
+    Ok(Page { items, next: if more { last_id } else { None } })
+}
+
+fn get_json<T: DeserializeOwned>(
+    s: &Shared,
+    def: TableDefinition<'static, (&'static str, &'static str), &'static [u8]>,
+    what: &str,
+    tenant: &str,
+    id: &str,
+) -> StoreResult<Option<T>> {
+    let tx = s.db.begin_read().map_err(db_err)?;
+    let table = tx.open_table(def).map_err(db_err)?;
+    let Some(g) = table.get((tenant, id)).map_err(db_err)? else {
+        return Ok(None);
+    };
+    from_json(what, g.value()).map(Some)
+}
+
+/// The open-or-roll-up decision, inside the caller's write transaction. Returns the outcome and whether
+/// anything was written.
+fn record_in(tx: &redb::WriteTransaction, c: &AlertCandidate) -> StoreResult<(RecordOutcome, bool)> {
+    let d = &c.detection;
+    let (tenant, rule, entity) = (c.alert.tenant.as_str(), c.alert.rule.as_str(), c.alert.entity.as_str());
+    let seen_key = (tenant, rule, entity, d.id.as_str());
+    let mut seen = tx.open_table(ALERT_DETECTIONS).map_err(db_err)?;
+    // Idempotent per detection id, whichever alert it went into (the one it opened included).
+    let recorded = seen.get(seen_key).map_err(db_err)?.map(|g| g.value().to_string());
+    if let Some(alert_id) = recorded {
+        return Ok((RecordOutcome::AlreadyRecorded { alert_id }, false));
+    }
+    let mut heads = tx.open_table(ALERT_HEADS).map_err(db_err)?;
+    let mut alerts = tx.open_table(ALERTS).map_err(db_err)?;
+    let head = heads.get((tenant, rule, entity)).map_err(db_err)?.map(|g| g.value().to_string());
+    let open: Option<Alert> = match &head {
+        Some(id) => match alerts.get((tenant, id.as_str())).map_err(db_err)? {
+            Some(g) => Some(from_json("alert", g.value())?),
+            None => {
+                tracing::warn!(tenant, rule, entity, alert = %id, "alert head points at a missing alert");
+                None
+            }
+        },
+        None => None,
+    };
+    match open {
+        Some(mut alert) if d.last_seen < alert.suppress_until => {
+            roll_up(&mut alert, d, c.alert.updated_at);
+            alerts.insert((tenant, alert.id.as_str()), to_json("alert", &alert)?.as_slice()).map_err(db_err)?;
+            seen.insert(seen_key, alert.id.as_str()).map_err(db_err)?;
+            Ok((RecordOutcome::RolledUp { alert_id: alert.id }, true))
+        }
+        _ => {
+            let alert_id = c.alert.id.clone();
+            if alerts.get((tenant, alert_id.as_str())).map_err(db_err)?.is_some() {
+                // Never overwrite an alert (and the analyst's ticket): only a lost detection record gets here.
+                seen.insert(seen_key, alert_id.as_str()).map_err(db_err)?;
+                return Ok((RecordOutcome::AlreadyRecorded { alert_id }, true));
+            }
+            let mut tickets = tx.open_table(TICKETS).map_err(db_err)?;
+            alerts.insert((tenant, alert_id.as_str()), to_json("alert", &c.alert)?.as_slice()).map_err(db_err)?;
+            tickets
+                .insert((c.ticket.tenant.as_str(), c.ticket.id.as_str()), to_json("ticket", &c.ticket)?.as_slice())
+                .map_err(db_err)?;
+            heads.insert((tenant, rule, entity), alert_id.as_str()).map_err(db_err)?;
+            seen.insert(seen_key, alert_id.as_str()).map_err(db_err)?;
+            Ok((RecordOutcome::Opened { alert_id, ticket_id: c.ticket.id.clone() }, true))
+        }
+    }
+}
+
+#[async_trait]
+impl AlertStore for EmbeddedStore {
+    /// One durable write transaction; redb runs one writer at a time, so concurrent calls serialise.
+    async fn record(&self, candidate: &AlertCandidate) -> StoreResult<RecordOutcome> {
+        let c = candidate.clone();
+        self.shared
+            .run(move |s| {
+                let tx = s.db.begin_write().map_err(db_err)?;
+                let (outcome, changed) = record_in(&tx, &c)?;
+                if changed {
+                    tx.commit().map_err(db_err)?;
+                } else {
+                    tx.abort().map_err(db_err)?;
+                }
+                Ok(outcome)
+            })
+            .await
+    }
+
+    async fn get_alert(&self, tenant: &str, id: &str) -> StoreResult<Option<Alert>> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.shared.run(move |s| get_json(s, ALERTS, "alert", &tenant, &id)).await
+    }
+
+    async fn list_alerts(&self, tenant: &str, page: &PageRequest) -> StoreResult<Page<Alert>> {
+        let (tenant, page) = (tenant.to_string(), page.clone());
+        self.shared.run(move |s| list_page(s, ALERTS, "alert", &tenant, &page, |_: &Alert| true)).await
+    }
+
+    async fn get_ticket(&self, tenant: &str, id: &str) -> StoreResult<Option<Ticket>> {
+        let (tenant, id) = (tenant.to_string(), id.to_string());
+        self.shared.run(move |s| get_json(s, TICKETS, "ticket", &tenant, &id)).await
+    }
+
+    async fn list_tickets(&self, tenant: &str, filter: &TicketFilter, page: &PageRequest) -> StoreResult<Page<Ticket>> {
+        let (tenant, filter, page) = (tenant.to_string(), filter.clone(), page.clone());
+        self.shared.run(move |s| list_page(s, TICKETS, "ticket", &tenant, &page, |t: &Ticket| filter.matches(t))).await
+    }
+}
