@@ -1,1 +1,3 @@
 //! Helpers for the end-to-end scenarios.
+
+pub mod moto;
