@@ -66,9 +66,13 @@ pub enum AuthError {
     Forbidden { have: Role, need: Role },
 }
 
-/// A tenant name is part of every storage key, so it is restricted to a safe alphabet.
+/// A tenant name is part of every storage key, so it is restricted to a safe alphabet; names starting with
+/// `_` are reserved (`_global` holds tenant-less series).
 pub fn valid_tenant(t: &str) -> bool {
-    !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    !t.is_empty()
+        && t.len() <= 64
+        && !t.starts_with('_')
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Checks tokens. Built once at start-up from [`AuthConfig`].

@@ -207,3 +207,52 @@ pub struct Ports {
     pub windows: Arc<dyn WindowStore>,
     pub alerts: Arc<dyn AlertStore>,
 }
+
+/// One write to the per-tenant aggregates that analytics and `/metrics` read, so their cost never grows with
+/// the number of stored events.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AggregateWrite {
+    /// Adds `delta` to the counter `name` (a [`crate::aggregates::CounterName`] in its canonical text form),
+    /// both to its all-time total and to its bucket for the UTC hour of `at`.
+    Count { name: String, at: Timestamp, delta: i64 },
+    /// One observation (e.g. a ticket's time to acknowledge), kept in the hour of `at` for exact percentiles.
+    /// Idempotent per (`kind`, `id`): recording the same sample again replaces it.
+    Sample(Sample),
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    /// What is measured: `tta`, `ttr`, `ttc`, `ttd` (seconds).
+    pub kind: String,
+    /// The ticket (or other subject) the sample belongs to.
+    pub id: String,
+    pub at: Timestamp,
+    pub value: f64,
+    /// Bounded dimensions: severity, rule, actor, shift.
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// A counter's value in one UTC hour.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HourlyCount {
+    pub hour: Timestamp,
+    pub name: String,
+    pub value: i64,
+}
+
+/// Per-tenant counters and samples. Tenants are kept apart by key; `GLOBAL_TENANT` holds tenant-less series.
+#[async_trait]
+pub trait Aggregates: Send + Sync {
+    /// Applies every write atomically (all or nothing).
+    async fn apply(&self, tenant: &str, writes: &[AggregateWrite]) -> StoreResult<()>;
+    /// Every counter's all-time total for the tenant.
+    async fn totals(&self, tenant: &str) -> StoreResult<Vec<(String, i64)>>;
+    /// Hourly buckets with `from <= hour < to`.
+    async fn hourly(&self, tenant: &str, from: Timestamp, to: Timestamp) -> StoreResult<Vec<HourlyCount>>;
+    /// Samples of `kind` whose `at` lies in `[from, to)`.
+    async fn samples(&self, tenant: &str, kind: &str, from: Timestamp, to: Timestamp) -> StoreResult<Vec<Sample>>;
+}
+
+/// The pseudo-tenant of series that belong to no tenant (pipeline latency). Real tenants cannot start with `_`.
+pub const GLOBAL_TENANT: &str = "_global";

@@ -98,6 +98,12 @@ async fn kill_9_after_202_loses_and_doubles_nothing() {
     assert_eq!(accepted.len(), 10_000);
     assert_eq!(accepted.iter().collect::<HashSet<_>>().len(), 10_000, "ids are distinct");
 
+    {
+        // The kill came with work outstanding, or this test would prove nothing.
+        let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(vigil::clock::SystemClock)).expect("open");
+        let pending = backend.ports().events_receiver.depth().await.expect("depth");
+        assert!(pending.visible > 0, "every event was processed before the kill: {pending:?}");
+    }
     let mut second = spawn(dir.path(), port);
     wait_for(&client, &base, Duration::from_secs(300), idle).await;
     let status = Command::new("kill").args(["-TERM", &second.id().to_string()]).status().expect("kill -TERM");
