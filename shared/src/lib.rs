@@ -2,6 +2,7 @@
 //! Every function binary and the local host `vigil` are thin wiring around this crate.
 
 pub mod adapters;
+pub mod aggregates;
 pub mod alert;
 pub mod api;
 pub mod auth;
