@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # End-to-end throughput of `vigil serve` (embedded backend): ships an N-line auth log with `vigil send` and
 # waits until every event is scored and every detection alerted. Prints events/s for ingest alone and for the
-# whole pipeline.   usage: bench/serve_throughput.sh [LINES=100000]
+# whole pipeline.   usage: bench/serve_throughput.sh [LINES=100000]   (VIGIL_BIN=path skips the build)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LINES="${1:-100000}"
 cd "$ROOT"
-cargo build -q --release --bin vigil
-VIGIL="$ROOT/target/release/vigil"
+if [ -z "${VIGIL_BIN:-}" ]; then
+    cargo build -q --release --bin vigil
+fi
+VIGIL="${VIGIL_BIN:-$ROOT/target/release/vigil}"
 WORK="$(mktemp -d)"
 trap 'kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 python3 bench/gen_auth_log.py "$LINES" "$WORK/auth.log"
