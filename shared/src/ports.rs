@@ -106,12 +106,22 @@ pub trait WindowStore: Send + Sync {
 }
 
 /// What the alert stage asks the store to record: the detection, and the alert and ticket to open if no alert
-/// for (tenant, rule, entity) is open at the detection's time.
+/// for (tenant, rule, entity) is open at the detection's time, plus the aggregate writes that count it.
+///
+/// The aggregate writes go to the tenant of `alert` (the detection's), in the same atomic write as the
+/// record itself, so a retried detection is never counted twice (on DynamoDB, as long as they fit in that
+/// transaction: up to about 97 counter items, see [`Aggregates::apply`]; more follow in further transactions).
+/// Tenant-less series ([`GLOBAL_TENANT`]) cannot be written here; use [`Aggregates::apply`].
 #[derive(Clone, Debug)]
 pub struct AlertCandidate {
     pub detection: Detection,
     pub alert: Alert,
     pub ticket: Ticket,
+    /// Applied iff the outcome is [`RecordOutcome::Opened`] (e.g. `vigil_alerts_total`).
+    pub on_open: Vec<AggregateWrite>,
+    /// Applied iff the outcome is [`RecordOutcome::Opened`] or [`RecordOutcome::RolledUp`], never on
+    /// [`RecordOutcome::AlreadyRecorded`] (e.g. `vigil_detections_total`).
+    pub on_detection: Vec<AggregateWrite>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -123,6 +133,9 @@ pub enum RecordOutcome {
     /// This detection id was recorded before (a retry): nothing changed.
     AlreadyRecorded { alert_id: String },
 }
+
+/// How the message of the `Permanent` error of [`AlertStore::update_ticket`] for an unknown ticket begins.
+pub const TICKET_NOT_FOUND: &str = "ticket not found";
 
 /// How many alert evidence ids and detection ids an alert keeps (bounded item size).
 pub const ALERT_EVIDENCE_CAP: usize = 50;
@@ -172,7 +185,22 @@ pub trait AlertStore: Send + Sync {
     /// Newest first.
     async fn list_alerts(&self, tenant: &str, page: &PageRequest) -> StoreResult<Page<Alert>>;
     async fn get_ticket(&self, tenant: &str, id: &str) -> StoreResult<Option<Ticket>>;
-    /// Newest first.
+    /// Replaces the stored ticket (`ticket.tenant`, `ticket.id`) with `ticket` if, and only if, the stored one
+    /// has version `expected_version`; `ticket.version` must be `expected_version + 1`. In the same atomic
+    /// write, `writes` are applied to `ticket.tenant`'s aggregates (so they happen exactly once per version;
+    /// on DynamoDB items beyond the 99 that fit in the ticket's transaction follow in further transactions).
+    ///
+    /// Errors: [`StoreError::Conflict`](crate::error::StoreError::Conflict) when the stored version differs
+    /// (someone else changed the ticket: re-read and retry; never last-writer-wins);
+    /// [`StoreError::Permanent`](crate::error::StoreError::Permanent) starting with [`TICKET_NOT_FOUND`]
+    /// when the tenant has no ticket with that id (another tenant's id included), and `Permanent` when
+    /// `ticket.version != expected_version + 1`.
+    async fn update_ticket(&self, ticket: &Ticket, expected_version: u64, writes: &[AggregateWrite])
+        -> StoreResult<()>;
+    /// Newest first. Served from a secondary index on the most selective filter (no scan of the tenant's
+    /// tickets); the other filters are applied while filling the page. On DynamoDB the indexes are global
+    /// secondary indexes, which lag a write by a moment: a filtered list right after `update_ticket` may
+    /// still show the ticket's previous state (`get_ticket` never does).
     async fn list_tickets(&self, tenant: &str, filter: &TicketFilter, page: &PageRequest) -> StoreResult<Page<Ticket>>;
 }
 
@@ -206,6 +234,7 @@ pub struct Ports {
     pub events: Arc<dyn EventStore>,
     pub windows: Arc<dyn WindowStore>,
     pub alerts: Arc<dyn AlertStore>,
+    pub aggregates: Arc<dyn Aggregates>,
 }
 
 /// One write to the per-tenant aggregates that analytics and `/metrics` read, so their cost never grows with
@@ -244,7 +273,10 @@ pub struct HourlyCount {
 /// Per-tenant counters and samples. Tenants are kept apart by key; `GLOBAL_TENANT` holds tenant-less series.
 #[async_trait]
 pub trait Aggregates: Send + Sync {
-    /// Applies every write atomically (all or nothing).
+    /// Applies every write atomically (all or nothing). On DynamoDB one transaction holds at most 100 items
+    /// (a counter write touches 2, its total and its hour; a sample up to 3); a larger set is split into
+    /// several transactions and is then atomic per transaction only, so callers coalesce their writes
+    /// ([`crate::aggregates::coalesce`]).
     async fn apply(&self, tenant: &str, writes: &[AggregateWrite]) -> StoreResult<()>;
     /// Every counter's all-time total for the tenant.
     async fn totals(&self, tenant: &str) -> StoreResult<Vec<(String, i64)>>;

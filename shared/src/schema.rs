@@ -37,7 +37,8 @@ pub const EVENTS_TABLE: TableSpec = TableSpec {
     ttl: Some("expires_at"),
 };
 
-/// Detection windows, alert heads and other small state: `pk = tenant#kind#…`, `sk` by kind.
+/// Detection windows, alert heads, aggregates (counters and samples) and other small state: `pk = kind#tenant…`,
+/// `sk` by kind.
 pub const STATE_TABLE: TableSpec = TableSpec {
     logical: "StateTable",
     env: "VIGIL_STATE_TABLE",
@@ -57,13 +58,27 @@ pub const ALERTS_TABLE: TableSpec = TableSpec {
     ttl: None,
 };
 
-/// Tickets: `pk = tenant`, `sk = ticket id` (ids sort by creation time).
+/// Tickets by status: `status_key = tenant#status`, newest first by `sk` (the ticket id).
+pub const TICKETS_BY_STATUS: IndexSpec =
+    IndexSpec { name: "by_status", key: KeySpec { hash: "status_key", range: Some("sk") } };
+/// Tickets by assignee: `assignee_key = tenant#assignee`, only on assigned tickets (a sparse index).
+pub const TICKETS_BY_ASSIGNEE: IndexSpec =
+    IndexSpec { name: "by_assignee", key: KeySpec { hash: "assignee_key", range: Some("sk") } };
+/// Tickets by rule: `rule_key = tenant#rule`.
+pub const TICKETS_BY_RULE: IndexSpec =
+    IndexSpec { name: "by_rule", key: KeySpec { hash: "rule_key", range: Some("sk") } };
+/// Tickets by severity: `severity_key = tenant#severity`.
+pub const TICKETS_BY_SEVERITY: IndexSpec =
+    IndexSpec { name: "by_severity", key: KeySpec { hash: "severity_key", range: Some("sk") } };
+
+/// Tickets: `pk = tenant`, `sk = ticket id` (ids sort by creation time), and one global secondary index per
+/// list filter (every index projects all attributes, so a filtered list reads nothing else).
 pub const TICKETS_TABLE: TableSpec = TableSpec {
     logical: "TicketsTable",
     env: "VIGIL_TICKETS_TABLE",
     default_name: "vigil-tickets",
     key: KeySpec { hash: "pk", range: Some("sk") },
-    indexes: &[],
+    indexes: &[TICKETS_BY_STATUS, TICKETS_BY_ASSIGNEE, TICKETS_BY_RULE, TICKETS_BY_SEVERITY],
     ttl: None,
 };
 

@@ -5,12 +5,15 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{BillingMode, KeyType, TimeToLiveStatus};
+use aws_sdk_dynamodb::types::{BillingMode, KeyType, ProjectionType, TimeToLiveStatus};
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, TimeZone, Utc};
 use vigil::adapters::aws::{bootstrap, AwsBackend};
+use vigil::aggregates::count;
 use vigil::model::{Alert, Detection, Event, Severity, Ticket, TicketStatus};
-use vigil::ports::{AlertCandidate, PageRequest, RecordOutcome, TicketFilter, WindowEntry, WindowUpdate};
+use vigil::ports::{
+    AggregateWrite, AlertCandidate, PageRequest, RecordOutcome, Sample, TicketFilter, WindowEntry, WindowUpdate,
+};
 use vigil::schema::{ALERTS_TABLE, EVENTS_QUEUE, EVENTS_TABLE, STATE_TABLE, TICKETS_TABLE};
 use vigil_tests::moto::{config_with_suffix, fresh_backend, sdk_config, unique_suffix};
 
@@ -62,6 +65,28 @@ async fn bootstrap_creates_the_schema_once() {
             }
             None => assert_ne!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled), "{name} has no TTL"),
         }
+        let mut indexes: Vec<(String, Vec<(String, KeyType)>, Option<ProjectionType>)> = table
+            .global_secondary_indexes()
+            .iter()
+            .map(|g| {
+                let keys =
+                    g.key_schema().iter().map(|k| (k.attribute_name().to_string(), k.key_type().clone())).collect();
+                let projection = g.projection().and_then(|p| p.projection_type()).cloned();
+                (g.index_name().unwrap_or_default().to_string(), keys, projection)
+            })
+            .collect();
+        indexes.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut want: Vec<(String, Vec<(String, KeyType)>, Option<ProjectionType>)> = spec
+            .indexes
+            .iter()
+            .map(|ix| {
+                let mut keys = vec![(ix.key.hash.to_string(), KeyType::Hash)];
+                keys.extend(ix.key.range.map(|r| (r.to_string(), KeyType::Range)));
+                (ix.name.to_string(), keys, Some(ProjectionType::All))
+            })
+            .collect();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(indexes, want, "{name} global secondary indexes");
     }
 
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -338,7 +363,7 @@ fn candidate(tenant: &str, detection_id: &str, alert_id: &str, ticket_id: &str, 
         version: 0,
         history: vec![],
     };
-    AlertCandidate { detection, alert, ticket }
+    AlertCandidate { detection, alert, ticket, on_open: Vec::new(), on_detection: Vec::new() }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,4 +465,116 @@ async fn connect_accepts_queue_urls_and_reports_missing_queues() {
         Err(e) => assert!(!e.is_retryable(), "a missing queue is permanent: {e}"),
         Ok(_) => panic!("connect to missing queues succeeded"),
     }
+}
+
+/// Filtered ticket lists read one index partition: a filter matching 2 of 130 tickets costs one `Query`
+/// (reading the tenant's partition 100 items at a time would take two), for every filter field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticket_lists_query_the_index_of_the_filter() {
+    let (backend, _) = fresh_backend().await;
+    let alerts = backend.ports().alerts;
+    let mut rare = Vec::new();
+    for i in 0..130i64 {
+        let mut c = candidate("acme", &format!("d{i:03}"), &format!("a{i:03}"), &format!("t{i:03}"), i * 7200);
+        if i < 2 {
+            c.ticket.severity = Severity::Critical;
+            c.ticket.rule = "rare-rule".into();
+            c.ticket.status = TicketStatus::InProgress;
+            c.ticket.assignee = Some("carol".into());
+            rare.push(c.ticket.id.clone());
+        }
+        alerts.record(&c).await.expect("record");
+    }
+    rare.reverse();
+    let filters = [
+        TicketFilter { status: Some(TicketStatus::InProgress), ..TicketFilter::default() },
+        TicketFilter { assignee: Some("carol".into()), ..TicketFilter::default() },
+        TicketFilter { rule: Some("rare-rule".into()), ..TicketFilter::default() },
+        TicketFilter { severity: Some(Severity::Critical), ..TicketFilter::default() },
+        TicketFilter {
+            status: Some(TicketStatus::InProgress),
+            severity: Some(Severity::Critical),
+            ..TicketFilter::default()
+        },
+    ];
+    for filter in filters {
+        let before = backend.request_counts().dynamodb_read_requests;
+        let page = alerts.list_tickets("acme", &filter, &PageRequest { limit: 50, cursor: None }).await.expect("list");
+        let reads = backend.request_counts().dynamodb_read_requests - before;
+        let ids: Vec<String> = page.items.iter().map(|t| t.id.clone()).collect();
+        assert_eq!(ids, rare, "{filter:?}");
+        assert_eq!(reads, 1, "{filter:?}: one Query of the index");
+    }
+    let before = backend.request_counts().dynamodb_read_requests;
+    let all = alerts.list_tickets("acme", &TicketFilter::default(), &PageRequest { limit: 500, cursor: None }).await;
+    assert_eq!(all.expect("list").items.len(), 130);
+    assert_eq!(backend.request_counts().dynamodb_read_requests - before, 1);
+}
+
+/// Aggregate writes ride in the transactions they belong to: an open with its counters is still one
+/// transaction, a roll-up with its counters one, a ticket update with its counters one; a sample costs one
+/// read of its pointer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregate_writes_join_the_record_and_update_transactions() {
+    let (backend, _) = fresh_backend().await;
+    let ports = backend.ports();
+    let mut c1 = candidate("acme", "d1", "a001", "t001", 0);
+    c1.on_open = vec![count("opened", &[], t(0), 1)];
+    c1.on_detection = vec![count("detections", &[], t(0), 1)];
+    let before = backend.request_counts();
+    assert!(matches!(ports.alerts.record(&c1).await.expect("record"), RecordOutcome::Opened { .. }));
+    let after = backend.request_counts();
+    assert_eq!(after.dynamodb_write_requests - before.dynamodb_write_requests, 1, "one transaction opens");
+    assert_eq!(
+        after.dynamodb_items_written - before.dynamodb_items_written,
+        3 + 4,
+        "head, alert, ticket, 2 x 2 counters"
+    );
+
+    let mut c2 = candidate("acme", "d2", "a002", "t002", 60);
+    c2.on_open = c1.on_open.clone();
+    c2.on_detection = c1.on_detection.clone();
+    let before = backend.request_counts();
+    assert!(matches!(ports.alerts.record(&c2).await.expect("record"), RecordOutcome::RolledUp { .. }));
+    let writes = backend.request_counts().dynamodb_write_requests - before.dynamodb_write_requests;
+    assert_eq!(writes, 2, "the failed open attempt, then one roll-up transaction");
+
+    let mut ticket = ports.alerts.get_ticket("acme", "t001").await.expect("get").expect("ticket");
+    ticket.status = TicketStatus::Acknowledged;
+    ticket.version += 1;
+    let tta = AggregateWrite::Sample(Sample {
+        kind: "tta".into(),
+        id: "t001".into(),
+        at: t(120),
+        value: 115.0,
+        labels: Default::default(),
+    });
+    let before = backend.request_counts();
+    ports.alerts.update_ticket(&ticket, 0, &[count("acks", &[], t(120), 1), tta]).await.expect("update");
+    let after = backend.request_counts();
+    assert_eq!(after.dynamodb_write_requests - before.dynamodb_write_requests, 1, "one transaction");
+    assert_eq!(after.dynamodb_read_requests - before.dynamodb_read_requests, 0, "a new sample needs no read");
+
+    // Recording the sample again at another time replaces it: the first attempt assumes it is new, is
+    // cancelled by the pointer's condition, and the retry reads the pointer.
+    ticket.status = TicketStatus::InProgress;
+    ticket.version += 1;
+    let moved = AggregateWrite::Sample(Sample {
+        kind: "tta".into(),
+        id: "t001".into(),
+        at: t(180),
+        value: 175.0,
+        labels: Default::default(),
+    });
+    let before = backend.request_counts();
+    ports.alerts.update_ticket(&ticket, 1, &[moved]).await.expect("update");
+    let after = backend.request_counts();
+    assert_eq!(after.dynamodb_write_requests - before.dynamodb_write_requests, 2, "cancelled, then done");
+    assert_eq!(after.dynamodb_read_requests - before.dynamodb_read_requests, 1, "the sample pointer");
+    let tta = ports.aggregates.samples("acme", "tta", t(0), t(3600)).await.expect("samples");
+    assert_eq!(tta.len(), 1);
+    assert_eq!(tta[0].value, 175.0);
+
+    let totals = ports.aggregates.totals("acme").await.expect("totals");
+    assert_eq!(totals, vec![("acks".to_string(), 1), ("detections".to_string(), 2), ("opened".to_string(), 1)]);
 }

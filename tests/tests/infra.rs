@@ -4,7 +4,8 @@
 //! - wiring: each SQS consumer reads the right queue and reports partial batch failures;
 //! - timing: a queue hides a message for at least 6 x its consumer's timeout (+ the batching window);
 //! - configuration: each function gets the table/queue env vars it needs, each pointing at the right resource;
-//! - permissions: each role reaches exactly its function's resources, never `*`.
+//! - permissions: each role reaches exactly its function's resources, never `*`;
+//! - routes: each HTTP function serves exactly its routes, and no route is served twice.
 //!
 //! The template may use short tags (`!Ref X`) or long form (`Ref: X`); both are normalised to long form here.
 
@@ -26,35 +27,92 @@ struct FunctionNeeds {
     sends: &'static [QueueSpec],
     /// Tables it reads and writes.
     tables: &'static [TableSpec],
+    /// Tables it only reads (`GetItem`, `Query`).
+    reads: &'static [TableSpec],
+    /// Whether it lists tickets through the tickets table's global secondary indexes (`Query` on each).
+    lists_tickets: bool,
+    /// Queues (logical ids, dead-letter queues included) whose depth it reads with `sqs:GetQueueAttributes`.
+    inspects: &'static [&'static str],
+    /// Queues whose URL it looks up with `sqs:GetQueueUrl` (the AWS backend finds dead-letter queues so).
+    looks_up: &'static [&'static str],
     /// Other env vars it must be given.
     env: &'static [&'static str],
+    /// Whether it checks JWTs (then it needs a verification key).
+    authenticates: bool,
+    /// HTTP routes it serves on the HttpApi.
+    routes: &'static [(&'static str, &'static str)],
 }
 
+const NEEDS_NOTHING: FunctionNeeds = FunctionNeeds {
+    binary: "",
+    consumes: None,
+    sends: &[],
+    tables: &[],
+    reads: &[],
+    lists_tickets: false,
+    inspects: &[],
+    looks_up: &[],
+    env: &[],
+    authenticates: false,
+    routes: &[],
+};
+
 const FUNCTIONS: &[FunctionNeeds] = &[
-    FunctionNeeds { binary: "vigil-ingest", consumes: None, sends: &[EVENTS_QUEUE], tables: &[], env: &[] },
+    FunctionNeeds {
+        binary: "vigil-ingest",
+        sends: &[EVENTS_QUEUE],
+        authenticates: true,
+        routes: &[
+            ("POST", "/v1/events"),
+            ("POST", "/v1/syslog"),
+            ("POST", "/services/collector/event"),
+            ("POST", "/services/collector/raw"),
+            ("GET", "/services/collector/health"),
+            ("GET", "/healthz"),
+        ],
+        ..NEEDS_NOTHING
+    },
     FunctionNeeds {
         binary: "vigil-score",
         consumes: Some(EVENTS_QUEUE),
         sends: &[DETECTIONS_QUEUE],
         tables: &[EVENTS_TABLE, STATE_TABLE],
         env: &["VIGIL_EVENT_RETENTION_DAYS"],
+        ..NEEDS_NOTHING
     },
     FunctionNeeds {
         binary: "vigil-alert",
         consumes: Some(DETECTIONS_QUEUE),
-        sends: &[],
         tables: &[STATE_TABLE, ALERTS_TABLE, TICKETS_TABLE],
         env: &["VIGIL_WEBHOOKS"],
+        ..NEEDS_NOTHING
     },
-];
-
-const INGEST_ROUTES: &[(&str, &str)] = &[
-    ("POST", "/v1/events"),
-    ("POST", "/v1/syslog"),
-    ("POST", "/services/collector/event"),
-    ("POST", "/services/collector/raw"),
-    ("GET", "/services/collector/health"),
-    ("GET", "/healthz"),
+    FunctionNeeds {
+        binary: "vigil-tickets",
+        // Ticket actions update the ticket and its aggregates (state table) in one transaction.
+        tables: &[TICKETS_TABLE, STATE_TABLE],
+        reads: &[ALERTS_TABLE],
+        lists_tickets: true,
+        authenticates: true,
+        routes: &[
+            ("GET", "/v1/alerts"),
+            ("GET", "/v1/alerts/{id}"),
+            ("GET", "/v1/tickets"),
+            ("GET", "/v1/tickets/{id}"),
+            ("POST", "/v1/tickets/{id}/{action}"),
+        ],
+        ..NEEDS_NOTHING
+    },
+    FunctionNeeds {
+        binary: "vigil-analytics",
+        reads: &[TICKETS_TABLE, ALERTS_TABLE, STATE_TABLE],
+        lists_tickets: true,
+        inspects: &["EventsQueue", "EventsDeadLetterQueue", "DetectionsQueue", "DetectionsDeadLetterQueue"],
+        looks_up: &["EventsDeadLetterQueue", "DetectionsDeadLetterQueue"],
+        authenticates: true,
+        routes: &[("GET", "/v1/analytics/{report}"), ("GET", "/metrics")],
+        ..NEEDS_NOTHING
+    },
 ];
 
 // ------------------------------------------------------------------------------------------------ loading
@@ -460,8 +518,12 @@ fn functions_get_the_env_vars_they_need() {
     for need in FUNCTIONS {
         let (id, f) = t.function_for(need.binary);
         let env = t.function_env(f);
-        let required_refs =
-            need.tables.iter().map(|s| (s.env, s.logical)).chain(need.sends.iter().map(|q| (q.env, q.logical)));
+        let required_refs = need
+            .tables
+            .iter()
+            .chain(need.reads)
+            .map(|s| (s.env, s.logical))
+            .chain(need.sends.iter().map(|q| (q.env, q.logical)));
         for (var, logical) in required_refs {
             assert_eq!(env.get(var), Some(&json!({ "Ref": logical })), "{id}: {var} must be !Ref {logical}");
         }
@@ -488,13 +550,15 @@ fn functions_get_the_env_vars_they_need() {
         }
     }
 
-    // The ingest function checks tokens, so it needs a key, and never from a plain parameter default.
-    let (id, f) = t.function_for("vigil-ingest");
-    let env = t.function_env(f);
-    assert!(
-        env.contains_key("VIGIL_JWT_PUBLIC_KEY") || env.contains_key("VIGIL_JWT_SECRET"),
-        "{id}: needs VIGIL_JWT_PUBLIC_KEY or VIGIL_JWT_SECRET"
-    );
+    // Functions that check tokens need a key, and never from a plain parameter default.
+    for need in FUNCTIONS.iter().filter(|n| n.authenticates) {
+        let (id, f) = t.function_for(need.binary);
+        let env = t.function_env(f);
+        assert!(
+            env.contains_key("VIGIL_JWT_PUBLIC_KEY") || env.contains_key("VIGIL_JWT_SECRET"),
+            "{id}: needs VIGIL_JWT_PUBLIC_KEY or VIGIL_JWT_SECRET"
+        );
+    }
     for (name, p) in t.doc["Parameters"].as_object().expect("Parameters") {
         let default = p["Default"].as_str().unwrap_or_default();
         assert!(!default.contains("BEGIN"), "parameter {name}: no key material as a default");
@@ -526,6 +590,8 @@ fn each_role_reaches_exactly_its_functions_resources() {
 
         // action -> logical ids it is allowed on
         let mut grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        // action -> `Fn::Sub` resource strings (index ARNs)
+        let mut sub_grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for policy in role["Properties"]["Policies"].as_array().unwrap_or_else(|| panic!("{role_id}: inline Policies"))
         {
             for st in policy["PolicyDocument"]["Statement"].as_array().expect("Statement") {
@@ -534,9 +600,16 @@ fn each_role_reaches_exactly_its_functions_resources() {
                 let mut ids = BTreeSet::new();
                 referenced_ids(&st["Resource"], &mut ids);
                 assert!(!ids.is_empty(), "{role_id}: every statement names template resources");
+                let subs: Vec<String> = match &st["Resource"] {
+                    Value::Array(items) => {
+                        items.iter().filter_map(|i| i["Fn::Sub"].as_str().map(str::to_string)).collect()
+                    }
+                    other => other["Fn::Sub"].as_str().map(str::to_string).into_iter().collect(),
+                };
                 for action in strings(&st["Action"]) {
                     assert!(!action.contains('*'), "{role_id}: no wildcard action ({action})");
-                    grants.entry(action).or_default().extend(ids.iter().cloned());
+                    grants.entry(action.clone()).or_default().extend(ids.iter().cloned());
+                    sub_grants.entry(action).or_default().extend(subs.iter().cloned());
                 }
             }
         }
@@ -546,12 +619,38 @@ fn each_role_reaches_exactly_its_functions_resources() {
         let sends: Vec<&str> = need.sends.iter().map(|q| q.logical).collect();
         assert_eq!(on("sqs:SendMessage"), set(&sends), "{id}: may send exactly to {sends:?}");
         let consumes: Vec<&str> = need.consumes.iter().map(|q| q.logical).collect();
-        for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"] {
+        for action in ["sqs:ReceiveMessage", "sqs:DeleteMessage"] {
             assert_eq!(on(action), set(&consumes), "{id}: {action} exactly on {consumes:?}");
         }
+        let inspects: Vec<&str> = consumes.iter().copied().chain(need.inspects.iter().copied()).collect();
+        assert_eq!(
+            on("sqs:GetQueueAttributes"),
+            set(&inspects),
+            "{id}: sqs:GetQueueAttributes exactly on {inspects:?}"
+        );
+        assert_eq!(on("sqs:GetQueueUrl"), set(need.looks_up), "{id}: sqs:GetQueueUrl exactly on {:?}", need.looks_up);
         let tables: Vec<&str> = need.tables.iter().map(|s| s.logical).collect();
-        for action in ["dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:GetItem"] {
+        for action in ["dynamodb:PutItem", "dynamodb:UpdateItem"] {
             assert_eq!(on(action), set(&tables), "{id}: {action} exactly on {tables:?}");
+        }
+        let readable: Vec<&str> = tables.iter().copied().chain(need.reads.iter().map(|s| s.logical)).collect();
+        assert_eq!(on("dynamodb:GetItem"), set(&readable), "{id}: dynamodb:GetItem exactly on {readable:?}");
+        // Index ARNs: exactly the tickets table's indexes, and only for Query.
+        let index_arns: BTreeSet<String> = if need.lists_tickets {
+            TICKETS_TABLE
+                .indexes
+                .iter()
+                .map(|ix| format!("${{{}.Arn}}/index/{}", TICKETS_TABLE.logical, ix.name))
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        for (action, subs) in &sub_grants {
+            let want = if action == "dynamodb:Query" { index_arns.clone() } else { BTreeSet::new() };
+            assert_eq!(subs, &want, "{id}: {action} on index ARNs");
+        }
+        if need.lists_tickets {
+            assert!(sub_grants.contains_key("dynamodb:Query"), "{id}: dynamodb:Query on the tickets indexes");
         }
 
         // Nothing else: every granted resource is one of its tables or queues, or its own log group.
@@ -563,8 +662,9 @@ fn each_role_reaches_exactly_its_functions_resources() {
         assert_eq!(lg["Properties"]["RetentionInDays"], json!({ "Ref": "LogRetentionDays" }), "{log_group}: retention");
         let allowed: BTreeSet<String> = sends
             .iter()
-            .chain(&consumes)
-            .chain(&tables)
+            .chain(&inspects)
+            .chain(need.looks_up)
+            .chain(&readable)
             .map(|s| s.to_string())
             .chain([log_group.to_string()])
             .collect();
@@ -585,7 +685,7 @@ fn each_role_reaches_exactly_its_functions_resources() {
 // ------------------------------------------------------------------------------------------------ the rest
 
 #[test]
-fn functions_build_from_the_workspace_binaries_and_ingest_serves_the_routes() {
+fn functions_build_from_the_workspace_binaries_and_serve_their_routes() {
     let t = Template::load();
     let g = t.global_function();
     assert_eq!(g["Runtime"], "provided.al2023");
@@ -624,22 +724,26 @@ fn functions_build_from_the_workspace_binaries_and_ingest_serves_the_routes() {
         t.function_for(need.binary);
     }
 
-    let (id, ingest) = t.function_for("vigil-ingest");
     let api_id = t.of_type("AWS::Serverless::HttpApi").map(|(id, _)| id.clone()).next().expect("an HttpApi");
-    let mut routes = BTreeSet::new();
-    for ev in ingest["Properties"]["Events"].as_object().expect("Events").values() {
-        if ev["Type"] == "HttpApi" {
+    let mut served: BTreeMap<(String, String), String> = BTreeMap::new();
+    for need in FUNCTIONS {
+        let (id, f) = t.function_for(need.binary);
+        let mut routes = BTreeSet::new();
+        let events = f["Properties"]["Events"].as_object().cloned().unwrap_or_default();
+        for ev in events.values().filter(|ev| ev["Type"] == "HttpApi") {
             let p = &ev["Properties"];
             assert_eq!(p["ApiId"], json!({ "Ref": api_id }), "{id}: routes on {api_id}");
             assert!(p["Auth"].is_null(), "{id}: the function checks the JWT itself");
-            routes.insert((
-                p["Method"].as_str().expect("Method").to_string(),
-                p["Path"].as_str().expect("Path").to_string(),
-            ));
+            let route =
+                (p["Method"].as_str().expect("Method").to_string(), p["Path"].as_str().expect("Path").to_string());
+            if let Some(other) = served.insert(route.clone(), id.clone()) {
+                panic!("{route:?} is served by both {other} and {id}");
+            }
+            routes.insert(route);
         }
+        let expected: BTreeSet<_> = need.routes.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+        assert_eq!(routes, expected, "{id}: routes");
     }
-    let expected: BTreeSet<_> = INGEST_ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
-    assert_eq!(routes, expected, "{id}: routes");
 
     for out in ["ApiUrl", "MetricsUrl"] {
         assert!(!t.doc["Outputs"][out]["Value"].is_null(), "output {out}");

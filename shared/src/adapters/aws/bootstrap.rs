@@ -97,7 +97,19 @@ fn key_element(name: &str, kind: KeyType) -> StoreResult<KeySchemaElement> {
 /// Creates the table if it does not exist; `true` if it did not.
 async fn create_table(ddb: &aws_sdk_dynamodb::Client, spec: &TableSpec, name: &str) -> StoreResult<bool> {
     match ddb.describe_table().table_name(name).send().await {
-        Ok(_) => return Ok(false),
+        Ok(out) => {
+            // Left as it is; but a table from before an index was added to the schema cannot serve the lists
+            // that need it, so say which are missing (add them with UpdateTable, or recreate the table).
+            let have: Vec<&str> = out
+                .table()
+                .map(|t| t.global_secondary_indexes().iter().filter_map(|g| g.index_name()).collect())
+                .unwrap_or_default();
+            let missing: Vec<&str> = spec.indexes.iter().map(|i| i.name).filter(|i| !have.contains(i)).collect();
+            if !missing.is_empty() {
+                tracing::warn!(table = name, ?missing, "existing table lacks global secondary indexes of the schema");
+            }
+            return Ok(false);
+        }
         Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(e) => return Err(sdk_error(&format!("DescribeTable {name}"), e)),
     }

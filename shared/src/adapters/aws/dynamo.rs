@@ -7,7 +7,11 @@
 //! - state table, alert heads: `pk = H#tenant#rule#entity`, `sk = H`, `alert_id`, `suppress_until` (epoch ms),
 //!   `expires_at` (a week after `suppress_until`: a head that has passed no longer suppresses anything).
 //! - alerts table: `pk = tenant`, `sk = alert id`, `alert` (JSON), `version`, `detection_ids` (string set).
-//! - tickets table: `pk = tenant`, `sk = ticket id`, `ticket` (JSON), `version`.
+//! - tickets table: `pk = tenant`, `sk = ticket id`, `ticket` (JSON), `version`, and the keys of its global
+//!   secondary indexes (see [`crate::schema::TICKETS_TABLE`]): `status_key = tenant#status`,
+//!   `severity_key = tenant#severity`, `rule_key = tenant#rule`, `assignee_key = tenant#assignee` (only when
+//!   assigned), each with sort key `sk`, so a filtered list queries one index partition newest first.
+//! - state table, aggregates: see `aggregates.rs`.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -21,18 +25,22 @@ use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::aggregates::{chunk, failed_check, plan, AggOp};
 use super::{backoff, bounded, sdk_error, Counters};
 use crate::config::Config;
 use crate::error::{StoreError, StoreResult};
-use crate::model::{Alert, Event, Ticket, Timestamp};
+use crate::model::{Alert, Event, Ticket, TicketStatus, Timestamp};
 use crate::ports::{
-    roll_up, AlertCandidate, AlertStore, EventStore, Page, PageRequest, RecordOutcome, TicketFilter, WindowEntry,
-    WindowStore, WindowUpdate, ALERT_DETECTION_IDS_CAP,
+    roll_up, AggregateWrite, AlertCandidate, AlertStore, EventStore, Page, PageRequest, RecordOutcome, TicketFilter,
+    WindowEntry, WindowStore, WindowUpdate, ALERT_DETECTION_IDS_CAP, TICKET_NOT_FOUND,
 };
-use crate::schema::{ALERTS_TABLE, EVENTS_TABLE, STATE_TABLE, TICKETS_TABLE};
+use crate::schema::{
+    IndexSpec, ALERTS_TABLE, EVENTS_TABLE, STATE_TABLE, TICKETS_BY_ASSIGNEE, TICKETS_BY_RULE, TICKETS_BY_SEVERITY,
+    TICKETS_BY_STATUS, TICKETS_TABLE,
+};
 
 /// DynamoDB's limit on actions in one `TransactWriteItems`.
-const MAX_TRANSACT_ITEMS: usize = 100;
+pub(super) const MAX_TRANSACT_ITEMS: usize = 100;
 /// Kept under DynamoDB's 4 MB per transaction.
 const MAX_TRANSACT_BYTES: usize = 3 * 1024 * 1024;
 /// `UpdateItem`s in flight at once for one merge or prune.
@@ -47,12 +55,12 @@ const MAX_PAGE: usize = 500;
 /// How long an alert head is kept after its suppression ends.
 const HEAD_TTL_AFTER_SUPPRESSION_SECS: i64 = 7 * 24 * 3600;
 
-const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
+pub(super) const CONDITIONAL_CHECK_FAILED: &str = "ConditionalCheckFailed";
 
 #[derive(Clone, Debug)]
 pub(crate) struct Tables {
     events: String,
-    state: String,
+    pub(super) state: String,
     alerts: String,
     tickets: String,
 }
@@ -68,21 +76,21 @@ impl Tables {
     }
 }
 
-type Item = HashMap<String, AttributeValue>;
+pub(super) type Item = HashMap<String, AttributeValue>;
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(super) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
-fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+pub(super) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
-fn get_n(item: &Item, name: &str) -> Option<i64> {
+pub(super) fn get_n(item: &Item, name: &str) -> Option<i64> {
     item.get(name).and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok())
 }
 
@@ -99,7 +107,7 @@ fn from_item<T: DeserializeOwned>(item: &Item, attr: &str) -> StoreResult<T> {
     serde_json::from_str(json).map_err(|e| StoreError::Permanent(format!("stored {attr} is not valid: {e}")))
 }
 
-fn build_err(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn build_err(e: impl std::fmt::Display) -> StoreError {
     StoreError::Permanent(format!("building request: {e}"))
 }
 
@@ -117,11 +125,18 @@ fn cancellation_codes<R>(err: &aws_sdk_dynamodb::error::SdkError<TransactWriteIt
     }
 }
 
+/// A transaction cancelled by DynamoDB: why, per action (`ConditionalCheckFailed`, `TransactionConflict`,
+/// `None`, ...).
+#[derive(Debug)]
+pub(super) struct TransactFailure {
+    pub(super) codes: Vec<String>,
+}
+
 /// Every store port on the four tables.
 pub(crate) struct DynamoStore {
-    client: Client,
-    tables: Tables,
-    counters: Arc<Counters>,
+    pub(super) client: Client,
+    pub(super) tables: Tables,
+    pub(super) counters: Arc<Counters>,
 }
 
 impl DynamoStore {
@@ -129,7 +144,27 @@ impl DynamoStore {
         DynamoStore { client, tables, counters }
     }
 
-    async fn get_item(&self, table: &str, key: Item) -> StoreResult<Option<Item>> {
+    /// Runs one `TransactWriteItems`. `Ok(Err(_))` is a cancellation (conditions, conflicts, throttling) the
+    /// caller decides about; a cancellation for invalid input is a permanent error.
+    pub(super) async fn transact(&self, actions: Vec<TransactWriteItem>) -> StoreResult<Result<(), TransactFailure>> {
+        if actions.is_empty() {
+            return Ok(Ok(()));
+        }
+        self.counters.ddb_write(actions.len());
+        let err = match self.client.transact_write_items().set_transact_items(Some(actions)).send().await {
+            Ok(_) => return Ok(Ok(())),
+            Err(err) => err,
+        };
+        let Some(codes) = cancellation_codes(&err) else {
+            return Err(sdk_error("TransactWriteItems", err));
+        };
+        if codes.iter().any(|c| c == "ValidationError") {
+            return Err(StoreError::Permanent(format!("TransactWriteItems: cancelled: {codes:?}")));
+        }
+        Ok(Err(TransactFailure { codes }))
+    }
+
+    pub(super) async fn get_item(&self, table: &str, key: Item) -> StoreResult<Option<Item>> {
         self.counters.ddb_read();
         let out = self
             .client
@@ -408,7 +443,8 @@ impl DynamoStore {
         ])
     }
 
-    async fn try_open(&self, c: &AlertCandidate) -> StoreResult<OpenAttempt> {
+    /// `first_ops` (the candidate's aggregate writes that fit) join the open transaction.
+    async fn try_open(&self, c: &AlertCandidate, first_ops: &[AggOp], attempt: u32) -> StoreResult<OpenAttempt> {
         let suppress_ms = c.alert.suppress_until.timestamp_millis();
         let mut head = Self::head_key(c);
         head.insert("alert_id".into(), s(&c.alert.id));
@@ -437,49 +473,40 @@ impl DynamoStore {
             .build()
             .map_err(build_err)?;
 
-        let mut ticket = Self::tenant_key(&c.ticket.tenant, &c.ticket.id);
-        ticket.insert("ticket".into(), s(to_json("ticket", &c.ticket)?));
-        ticket.insert("version".into(), n(c.ticket.version as i64));
         let ticket_put = Put::builder()
             .table_name(&self.tables.tickets)
-            .set_item(Some(ticket))
+            .set_item(Some(ticket_item(&c.ticket)?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_err)?;
 
-        self.counters.ddb_write(3);
-        let res = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(head_put).build())
-            .transact_items(TransactWriteItem::builder().put(alert_put).build())
-            .transact_items(TransactWriteItem::builder().put(ticket_put).build())
-            .send()
-            .await;
-        let err = match res {
-            Ok(_) => return Ok(OpenAttempt::Opened),
-            Err(err) => err,
+        let mut actions = vec![
+            TransactWriteItem::builder().put(head_put).build(),
+            TransactWriteItem::builder().put(alert_put).build(),
+            TransactWriteItem::builder().put(ticket_put).build(),
+        ];
+        actions.extend(self.aggregate_actions(first_ops, attempt > 0).await?);
+        let Err(TransactFailure { codes }) = self.transact(actions).await? else {
+            return Ok(OpenAttempt::Opened);
         };
-        let Some(codes) = cancellation_codes(&err) else {
-            return Err(sdk_error("TransactWriteItems", err));
-        };
-        let code = |i: usize| codes.get(i).map(String::as_str).unwrap_or("None");
-        if code(0) == CONDITIONAL_CHECK_FAILED {
+        if failed_check(&codes, 0) {
             Ok(OpenAttempt::HeadHeld)
-        } else if code(1) == CONDITIONAL_CHECK_FAILED {
+        } else if failed_check(&codes, 1) {
             Ok(OpenAttempt::AlertExists)
-        } else if code(2) == CONDITIONAL_CHECK_FAILED {
+        } else if failed_check(&codes, 2) {
             Err(StoreError::Conflict(format!("ticket {} exists without its alert", c.ticket.id)))
-        } else if codes.iter().any(|c| c == "ValidationError") {
-            Err(StoreError::Permanent(format!("TransactWriteItems: cancelled: {codes:?}")))
         } else {
+            // Contention, or a sample pointer of the aggregate writes moved: read again and retry.
             Ok(OpenAttempt::Contended)
         }
     }
 
     /// Rolls the detection into the alert the head names. `None` if the head is gone or no longer covers
     /// the detection (the caller tries to open again).
-    async fn roll_into_open(&self, c: &AlertCandidate) -> StoreResult<Option<RecordOutcome>> {
+    ///
+    /// `first_ops` (the candidate's `on_detection` writes that fit) join the roll-up write, which is then a
+    /// transaction instead of a conditional `PutItem`.
+    async fn roll_into_open(&self, c: &AlertCandidate, first_ops: &[AggOp]) -> StoreResult<Option<RecordOutcome>> {
         let d = &c.detection;
         let Some(head) = self.get_item(&self.tables.state, Self::head_key(c)).await? else {
             return Ok(None);
@@ -514,50 +541,74 @@ impl DynamoStore {
             updated.insert("alert".into(), s(to_json("alert", &alert)?));
             updated.insert("version".into(), n(version + 1));
             updated.insert("detection_ids".into(), AttributeValue::Ss(ids));
-            self.counters.ddb_write(1);
-            let res = self
-                .client
-                .put_item()
-                .table_name(&self.tables.alerts)
-                .set_item(Some(updated))
-                .condition_expression("#v = :v")
-                .expression_attribute_names("#v", "version")
-                .expression_attribute_values(":v", n(version))
-                .send()
-                .await;
-            match res {
-                Ok(_) => return Ok(Some(RecordOutcome::RolledUp { alert_id })),
-                Err(e) => match sdk_error(&format!("PutItem {}", self.tables.alerts), e) {
-                    StoreError::Conflict(_) => backoff(attempt).await,
-                    other => return Err(other),
-                },
+            if first_ops.is_empty() {
+                self.counters.ddb_write(1);
+                let res = self
+                    .client
+                    .put_item()
+                    .table_name(&self.tables.alerts)
+                    .set_item(Some(updated))
+                    .condition_expression("#v = :v")
+                    .expression_attribute_names("#v", "version")
+                    .expression_attribute_values(":v", n(version))
+                    .send()
+                    .await;
+                match res {
+                    Ok(_) => return Ok(Some(RecordOutcome::RolledUp { alert_id })),
+                    Err(e) => match sdk_error(&format!("PutItem {}", self.tables.alerts), e) {
+                        StoreError::Conflict(_) => backoff(attempt).await,
+                        other => return Err(other),
+                    },
+                }
+            } else {
+                let put = Put::builder()
+                    .table_name(&self.tables.alerts)
+                    .set_item(Some(updated))
+                    .condition_expression("#v = :v")
+                    .expression_attribute_names("#v", "version")
+                    .expression_attribute_values(":v", n(version))
+                    .build()
+                    .map_err(build_err)?;
+                let mut actions = vec![TransactWriteItem::builder().put(put).build()];
+                actions.extend(self.aggregate_actions(first_ops, attempt > 0).await?);
+                match self.transact(actions).await? {
+                    Ok(()) => return Ok(Some(RecordOutcome::RolledUp { alert_id })),
+                    // The alert changed (another roll-up), or contention: read it again.
+                    Err(_) => backoff(attempt).await,
+                }
             }
         }
         Err(StoreError::Transient(format!("alert {alert_id}: too many concurrent roll-ups")))
     }
 
-    /// A page of `T`s (stored as JSON in `attr`) from a tenant's partition, newest first, keeping those
-    /// `keep` accepts. Queries until the page is full or the partition ends.
+    /// A page of `T`s (stored as JSON in `attr`) from a tenant's partition, or from the partition `value` of
+    /// the global secondary index `index`, newest first, keeping those `keep` accepts. Queries (`sk <` the
+    /// cursor, or the last key read) until the page is full or the partition ends.
+    #[allow(clippy::too_many_arguments)]
     async fn list_page<T: DeserializeOwned>(
         &self,
         table: &str,
         tenant: &str,
+        index: Option<(&IndexSpec, String)>,
         attr: &str,
         page: &PageRequest,
         filtered: bool,
         keep: impl Fn(&T) -> bool,
     ) -> StoreResult<Page<T>> {
         let limit = if page.limit == 0 { DEFAULT_PAGE } else { page.limit.min(MAX_PAGE) };
-        let mut start = match &page.cursor {
-            Some(c) if !c.is_empty() => {
-                let sk = URL_SAFE_NO_PAD
+        let mut below = match &page.cursor {
+            Some(c) if !c.is_empty() => Some(
+                URL_SAFE_NO_PAD
                     .decode(c)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(|| StoreError::Permanent("invalid page cursor".into()))?;
-                Some(Self::tenant_key(tenant, &sk))
-            }
+                    .ok_or_else(|| StoreError::Permanent("invalid page cursor".into()))?,
+            ),
             _ => None,
+        };
+        let (hash_attr, hash_value) = match &index {
+            Some((spec, value)) => (spec.key.hash, value.clone()),
+            None => ("pk", tenant.to_string()),
         };
         // One more than the page, to know whether another page follows.
         let mut found: Vec<(String, T)> = Vec::new();
@@ -565,19 +616,26 @@ impl DynamoStore {
             let want = limit + 1 - found.len();
             let query_limit = if filtered { want.max(100) } else { want };
             self.counters.ddb_read();
-            let out = self
+            let mut q = self
                 .client
                 .query()
                 .table_name(table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(tenant))
+                .expression_attribute_names("#h", hash_attr)
+                .expression_attribute_values(":h", s(&hash_value))
                 .scan_index_forward(false)
-                .consistent_read(true)
-                .limit(query_limit.min(MAX_PAGE + 1) as i32)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(&format!("Query {table}"), e))?;
+                .limit(query_limit.min(MAX_PAGE + 1) as i32);
+            q = match &below {
+                Some(c) => {
+                    q.key_condition_expression("#h = :h AND sk < :below").expression_attribute_values(":below", s(c))
+                }
+                None => q.key_condition_expression("#h = :h"),
+            };
+            // Index reads are eventually consistent (DynamoDB offers nothing else on a GSI).
+            q = match &index {
+                Some((spec, _)) => q.index_name(spec.name),
+                None => q.consistent_read(true),
+            };
+            let out = q.send().await.map_err(|e| sdk_error(&format!("Query {table}"), e))?;
             for item in out.items() {
                 let value: T = from_item(item, attr)?;
                 if keep(&value) {
@@ -591,8 +649,8 @@ impl DynamoStore {
             if found.len() > limit {
                 break;
             }
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
+            match out.last_evaluated_key().and_then(|k| get_s(k, "sk")) {
+                Some(sk) => below = Some(sk.to_string()),
                 None => break,
             }
         }
@@ -606,17 +664,71 @@ impl DynamoStore {
     }
 }
 
+/// The tickets-table item of `t`: keys, JSON, version and the keys of the indexes it belongs to.
+fn ticket_item(t: &Ticket) -> StoreResult<Item> {
+    let version = i64::try_from(t.version)
+        .map_err(|_| StoreError::Permanent(format!("ticket version {} is too large", t.version)))?;
+    let mut item = DynamoStore::tenant_key(&t.tenant, &t.id);
+    item.insert("ticket".into(), s(to_json("ticket", t)?));
+    item.insert("version".into(), n(version));
+    item.insert(TICKETS_BY_STATUS.key.hash.into(), s(format!("{}#{}", t.tenant, t.status.as_str())));
+    item.insert(TICKETS_BY_SEVERITY.key.hash.into(), s(format!("{}#{}", t.tenant, t.severity.as_str())));
+    item.insert(TICKETS_BY_RULE.key.hash.into(), s(format!("{}#{}", t.tenant, t.rule)));
+    if let Some(a) = &t.assignee {
+        item.insert(TICKETS_BY_ASSIGNEE.key.hash.into(), s(format!("{}#{a}", t.tenant)));
+    }
+    Ok(item)
+}
+
+/// The index a ticket filter is served from, and the filtered value: status, unless it asks for closed
+/// tickets (the bulk of them) and names something narrower; then assignee, rule, severity. `None`: no
+/// filter, the table itself.
+fn pick_index(f: &TicketFilter) -> Option<(&'static IndexSpec, String)> {
+    let narrower = f.assignee.is_some() || f.rule.is_some();
+    if let Some(status) = f.status.filter(|s| !(*s == TicketStatus::Closed && narrower)) {
+        return Some((&TICKETS_BY_STATUS, status.as_str().to_string()));
+    }
+    if let Some(a) = &f.assignee {
+        return Some((&TICKETS_BY_ASSIGNEE, a.clone()));
+    }
+    if let Some(r) = &f.rule {
+        return Some((&TICKETS_BY_RULE, r.clone()));
+    }
+    if let Some(status) = f.status {
+        return Some((&TICKETS_BY_STATUS, status.as_str().to_string()));
+    }
+    f.severity.map(|sev| (&TICKETS_BY_SEVERITY, sev.as_str().to_string()))
+}
+
 #[async_trait]
 impl AlertStore for DynamoStore {
+    /// Opening is one transaction (head, alert, ticket, and the `on_open` + `on_detection` aggregate items);
+    /// a roll-up is one conditional write of the alert, a transaction with the `on_detection` items when
+    /// there are any. Aggregate items beyond what fits in that transaction (100 actions) follow in further
+    /// transactions after it, atomic per transaction only.
     async fn record(&self, candidate: &AlertCandidate) -> StoreResult<RecordOutcome> {
         let alert_id = candidate.alert.id.clone();
         let ticket_id = candidate.ticket.id.clone();
+        let tenant = candidate.alert.tenant.as_str();
+        let mut open_ops =
+            chunk(plan(tenant, candidate.on_open.iter().chain(&candidate.on_detection))?, MAX_TRANSACT_ITEMS - 3);
+        let mut detection_ops = chunk(plan(tenant, &candidate.on_detection)?, MAX_TRANSACT_ITEMS - 1);
         for attempt in 0..MAX_CONTENDED_ATTEMPTS {
-            match self.try_open(candidate).await? {
-                OpenAttempt::Opened => return Ok(RecordOutcome::Opened { alert_id, ticket_id }),
+            match self.try_open(candidate, &open_ops[0], attempt).await? {
+                OpenAttempt::Opened => {
+                    for rest in open_ops.drain(1..) {
+                        self.apply_chunk(&rest).await?;
+                    }
+                    return Ok(RecordOutcome::Opened { alert_id, ticket_id });
+                }
                 OpenAttempt::AlertExists => return Ok(RecordOutcome::AlreadyRecorded { alert_id }),
                 OpenAttempt::HeadHeld => {
-                    if let Some(outcome) = self.roll_into_open(candidate).await? {
+                    if let Some(outcome) = self.roll_into_open(candidate, &detection_ops[0]).await? {
+                        if matches!(outcome, RecordOutcome::RolledUp { .. }) {
+                            for rest in detection_ops.drain(1..) {
+                                self.apply_chunk(&rest).await?;
+                            }
+                        }
                         return Ok(outcome);
                     }
                 }
@@ -634,7 +746,7 @@ impl AlertStore for DynamoStore {
     }
 
     async fn list_alerts(&self, tenant: &str, page: &PageRequest) -> StoreResult<Page<Alert>> {
-        self.list_page(&self.tables.alerts, tenant, "alert", page, false, |_: &Alert| true).await
+        self.list_page(&self.tables.alerts, tenant, None, "alert", page, false, |_: &Alert| true).await
     }
 
     async fn get_ticket(&self, tenant: &str, id: &str) -> StoreResult<Option<Ticket>> {
@@ -644,8 +756,70 @@ impl AlertStore for DynamoStore {
         }
     }
 
+    /// One transaction: the ticket put conditional on `version = expected_version`, and the aggregate items
+    /// (those beyond 99 follow in further transactions). On a failed condition one `GetItem` tells a version
+    /// conflict from an unknown ticket.
+    async fn update_ticket(
+        &self,
+        ticket: &Ticket,
+        expected_version: u64,
+        writes: &[AggregateWrite],
+    ) -> StoreResult<()> {
+        if expected_version.checked_add(1) != Some(ticket.version) {
+            return Err(StoreError::Permanent(format!(
+                "ticket {} has version {}; an update from version {expected_version} must carry {}",
+                ticket.id,
+                ticket.version,
+                expected_version.saturating_add(1)
+            )));
+        }
+        let expected = i64::try_from(expected_version)
+            .map_err(|_| StoreError::Permanent(format!("ticket version {expected_version} is too large")))?;
+        let mut ops = chunk(plan(&ticket.tenant, writes)?, MAX_TRANSACT_ITEMS - 1);
+        let item = ticket_item(ticket)?;
+        for attempt in 0..MAX_CONTENDED_ATTEMPTS {
+            let put = Put::builder()
+                .table_name(&self.tables.tickets)
+                .set_item(Some(item.clone()))
+                .condition_expression("#v = :expected")
+                .expression_attribute_names("#v", "version")
+                .expression_attribute_values(":expected", n(expected))
+                .build()
+                .map_err(build_err)?;
+            let mut actions = vec![TransactWriteItem::builder().put(put).build()];
+            actions.extend(self.aggregate_actions(&ops[0], attempt > 0).await?);
+            match self.transact(actions).await? {
+                Ok(()) => {
+                    for rest in ops.drain(1..) {
+                        self.apply_chunk(&rest).await?;
+                    }
+                    return Ok(());
+                }
+                Err(TransactFailure { codes }) if failed_check(&codes, 0) => {
+                    let key = Self::tenant_key(&ticket.tenant, &ticket.id);
+                    return match self.get_item(&self.tables.tickets, key).await? {
+                        None => Err(StoreError::Permanent(format!(
+                            "{TICKET_NOT_FOUND}: tenant {} has no ticket {}",
+                            ticket.tenant, ticket.id
+                        ))),
+                        Some(stored) => Err(StoreError::Conflict(format!(
+                            "ticket {} is at version {}, not {expected_version}",
+                            ticket.id,
+                            get_n(&stored, "version").unwrap_or_default()
+                        ))),
+                    };
+                }
+                // Contention, or a sample pointer moved: try again.
+                Err(_) => backoff(attempt).await,
+            }
+        }
+        Err(StoreError::Transient(format!("updating ticket {}: too much contention", ticket.id)))
+    }
+
     async fn list_tickets(&self, tenant: &str, filter: &TicketFilter, page: &PageRequest) -> StoreResult<Page<Ticket>> {
         let filtered = *filter != TicketFilter::default();
-        self.list_page(&self.tables.tickets, tenant, "ticket", page, filtered, |t: &Ticket| filter.matches(t)).await
+        let index = pick_index(filter).map(|(spec, value)| (spec, format!("{tenant}#{value}")));
+        self.list_page(&self.tables.tickets, tenant, index, "ticket", page, filtered, |t: &Ticket| filter.matches(t))
+            .await
     }
 }

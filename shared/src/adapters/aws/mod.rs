@@ -4,6 +4,7 @@
 //! Every request the adapter makes is counted (see [`AwsBackend::request_counts`]), so tests and the cost
 //! model can state requests per 1,000 events from measurement rather than from reading the code.
 
+mod aggregates;
 mod bootstrap;
 mod dynamo;
 mod sqs;
@@ -117,7 +118,8 @@ impl AwsBackend {
             detections_dead_letters: Arc::new(self.detections_queue.dead_letters()),
             events: store.clone(),
             windows: store.clone(),
-            alerts: store,
+            alerts: store.clone(),
+            aggregates: store,
         }
     }
 

@@ -12,8 +12,11 @@
 //! | `windows_ttl`        | (expires_at ms, window key)           | ()                                      |
 //! | `alerts`             | (tenant, alert id)                    | alert JSON                              |
 //! | `tickets`            | (tenant, ticket id)                   | ticket JSON                             |
+//! | `tickets_by_status`  | (tenant, status, ticket id)           | () — likewise `tickets_by_assignee`,    |
+//! |                      |                                       | `_by_rule`, `_by_severity`              |
 //! | `alert_heads`        | (tenant, rule, entity)                | id of the latest alert                  |
 //! | `alert_detections`   | (tenant, rule, entity, detection id)  | id of the alert it was recorded on      |
+//! | `agg_*`              | see `aggregates.rs`                   | counters and samples                    |
 //! | `queue_seq`          | queue name                            | last sequence number given out          |
 //! | `queue.<name>.meta`  | sequence number (send order)          | visibility, receive count, receipt, id  |
 //! | `queue.<name>.body`  | sequence number                       | message body                            |
@@ -40,6 +43,7 @@
 //! Queue receives are durable too, although a lost receive only causes a redelivery: the receive count must
 //! survive a crash, or a message that kills the process would never reach its dead-letter queue.
 
+mod aggregates;
 mod queue;
 mod store;
 #[cfg(test)]
@@ -71,6 +75,12 @@ pub(crate) const TICKETS: TableDefinition<(&str, &str), &[u8]> = TableDefinition
 pub(crate) const ALERT_HEADS: TableDefinition<(&str, &str, &str), &str> = TableDefinition::new("alert_heads");
 pub(crate) const ALERT_DETECTIONS: TableDefinition<(&str, &str, &str, &str), &str> =
     TableDefinition::new("alert_detections");
+pub(crate) const TICKETS_BY_STATUS: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("tickets_by_status");
+pub(crate) const TICKETS_BY_ASSIGNEE: TableDefinition<(&str, &str, &str), ()> =
+    TableDefinition::new("tickets_by_assignee");
+pub(crate) const TICKETS_BY_RULE: TableDefinition<(&str, &str, &str), ()> = TableDefinition::new("tickets_by_rule");
+pub(crate) const TICKETS_BY_SEVERITY: TableDefinition<(&str, &str, &str), ()> =
+    TableDefinition::new("tickets_by_severity");
 pub(crate) const QUEUE_SEQ: TableDefinition<&str, u64> = TableDefinition::new("queue_seq");
 
 /// What every adapter object shares: the database and the clock.
@@ -196,6 +206,12 @@ impl EmbeddedBackend {
         tx.open_table(ALERT_HEADS).map_err(db_err)?;
         tx.open_table(ALERT_DETECTIONS).map_err(db_err)?;
         tx.open_table(QUEUE_SEQ).map_err(db_err)?;
+        tx.open_table(TICKETS_BY_STATUS).map_err(db_err)?;
+        tx.open_table(TICKETS_BY_ASSIGNEE).map_err(db_err)?;
+        tx.open_table(TICKETS_BY_RULE).map_err(db_err)?;
+        tx.open_table(TICKETS_BY_SEVERITY).map_err(db_err)?;
+        store::rebuild_ticket_indexes(&tx)?;
+        aggregates::create(&tx)?;
         let now = self.shared.now_ms();
         for q in [&self.events_queue, &self.events_dead_letters, &self.detections_queue, &self.detections_dead_letters]
         {
@@ -220,6 +236,7 @@ impl EmbeddedBackend {
             events: self.store.clone(),
             windows: self.store.clone(),
             alerts: self.store.clone(),
+            aggregates: self.store.clone(),
         }
     }
 }

@@ -3,19 +3,21 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use redb::{Durability, ReadableDatabase, ReadableTable, Table, TableDefinition};
+use redb::{Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, Table, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::aggregates::apply_in;
 use super::{
     corrupt, db_err, split_expiry, with_expiry, Shared, ALERTS, ALERT_DETECTIONS, ALERT_HEADS, EVENTS, EVENTS_TTL,
-    TICKETS, WINDOWS, WINDOWS_TTL, WINDOW_ENTRIES,
+    TICKETS, TICKETS_BY_ASSIGNEE, TICKETS_BY_RULE, TICKETS_BY_SEVERITY, TICKETS_BY_STATUS, WINDOWS, WINDOWS_TTL,
+    WINDOW_ENTRIES,
 };
 use crate::error::{StoreError, StoreResult};
-use crate::model::{Alert, Event, Ticket, Timestamp};
+use crate::model::{Alert, Event, Ticket, TicketStatus, Timestamp};
 use crate::ports::{
-    roll_up, AlertCandidate, AlertStore, EventStore, Page, PageRequest, RecordOutcome, TicketFilter, WindowEntry,
-    WindowStore, WindowUpdate,
+    roll_up, AggregateWrite, AlertCandidate, AlertStore, EventStore, Page, PageRequest, RecordOutcome, TicketFilter,
+    WindowEntry, WindowStore, WindowUpdate, TICKET_NOT_FOUND,
 };
 
 /// Expired records removed per write call: bounded, so purging never makes one call slow.
@@ -35,7 +37,7 @@ fn from_json<T: DeserializeOwned>(what: &str, v: &[u8]) -> StoreResult<T> {
 
 /// Events, windows, alerts and tickets: one object implements all three store ports.
 pub(crate) struct EmbeddedStore {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl EmbeddedStore {
@@ -384,11 +386,8 @@ fn record_in(tx: &redb::WriteTransaction, c: &AlertCandidate) -> StoreResult<(Re
                 seen.insert(seen_key, alert_id.as_str()).map_err(db_err)?;
                 return Ok((RecordOutcome::AlreadyRecorded { alert_id }, true));
             }
-            let mut tickets = tx.open_table(TICKETS).map_err(db_err)?;
             alerts.insert((tenant, alert_id.as_str()), to_json("alert", &c.alert)?.as_slice()).map_err(db_err)?;
-            tickets
-                .insert((c.ticket.tenant.as_str(), c.ticket.id.as_str()), to_json("ticket", &c.ticket)?.as_slice())
-                .map_err(db_err)?;
+            put_ticket(tx, None, &c.ticket)?;
             heads.insert((tenant, rule, entity), alert_id.as_str()).map_err(db_err)?;
             seen.insert(seen_key, alert_id.as_str()).map_err(db_err)?;
             Ok((RecordOutcome::Opened { alert_id, ticket_id: c.ticket.id.clone() }, true))
@@ -396,15 +395,191 @@ fn record_in(tx: &redb::WriteTransaction, c: &AlertCandidate) -> StoreResult<(Re
     }
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Ticket indexes: (tenant, value, ticket id) -> () per filterable field, kept in the transaction that writes
+// the ticket, so listing with a filter walks only the matching tickets.
+
+type IndexDef = TableDefinition<'static, (&'static str, &'static str, &'static str), ()>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TicketIndex {
+    Status,
+    Assignee,
+    Rule,
+    Severity,
+}
+
+impl TicketIndex {
+    const ALL: [TicketIndex; 4] =
+        [TicketIndex::Status, TicketIndex::Assignee, TicketIndex::Rule, TicketIndex::Severity];
+
+    fn table(self) -> IndexDef {
+        match self {
+            TicketIndex::Status => TICKETS_BY_STATUS,
+            TicketIndex::Assignee => TICKETS_BY_ASSIGNEE,
+            TicketIndex::Rule => TICKETS_BY_RULE,
+            TicketIndex::Severity => TICKETS_BY_SEVERITY,
+        }
+    }
+
+    /// The ticket's value in this index (`None`: not in it).
+    fn value(self, t: &Ticket) -> Option<String> {
+        match self {
+            TicketIndex::Status => Some(t.status.as_str().to_string()),
+            TicketIndex::Assignee => t.assignee.clone(),
+            TicketIndex::Rule => Some(t.rule.clone()),
+            TicketIndex::Severity => Some(t.severity.as_str().to_string()),
+        }
+    }
+
+    /// The index a filter is served from: status, unless it asks for closed tickets (the bulk of them) and
+    /// names something narrower; then assignee, rule, severity.
+    fn pick(f: &TicketFilter) -> Option<(TicketIndex, String)> {
+        let narrower = f.assignee.is_some() || f.rule.is_some();
+        match (&f.status, &f.assignee, &f.rule, &f.severity) {
+            (Some(s), ..) if !(*s == TicketStatus::Closed && narrower) => {
+                Some((TicketIndex::Status, s.as_str().to_string()))
+            }
+            (_, Some(a), ..) => Some((TicketIndex::Assignee, a.clone())),
+            (_, _, Some(r), _) => Some((TicketIndex::Rule, r.clone())),
+            (Some(s), ..) => Some((TicketIndex::Status, s.as_str().to_string())),
+            (_, _, _, Some(s)) => Some((TicketIndex::Severity, s.as_str().to_string())),
+            _ => None,
+        }
+    }
+}
+
+/// Writes `new` (replacing `old`, the stored version, if any) and moves its index entries.
+fn put_ticket(tx: &redb::WriteTransaction, old: Option<&Ticket>, new: &Ticket) -> StoreResult<()> {
+    let mut tickets = tx.open_table(TICKETS).map_err(db_err)?;
+    tickets.insert((new.tenant.as_str(), new.id.as_str()), to_json("ticket", new)?.as_slice()).map_err(db_err)?;
+    for index in TicketIndex::ALL {
+        let before = old.and_then(|t| index.value(t));
+        let after = index.value(new);
+        if before == after {
+            continue;
+        }
+        let mut table = tx.open_table(index.table()).map_err(db_err)?;
+        if let Some(v) = before {
+            table.remove((new.tenant.as_str(), v.as_str(), new.id.as_str())).map_err(db_err)?;
+        }
+        if let Some(v) = after {
+            table.insert((new.tenant.as_str(), v.as_str(), new.id.as_str()), ()).map_err(db_err)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fills the ticket indexes from the tickets table when they are empty but tickets exist (a database written
+/// before the indexes existed). Called once when the database opens.
+pub(crate) fn rebuild_ticket_indexes(tx: &redb::WriteTransaction) -> StoreResult<()> {
+    {
+        let status = tx.open_table(TICKETS_BY_STATUS).map_err(db_err)?;
+        let tickets = tx.open_table(TICKETS).map_err(db_err)?;
+        if !status.is_empty().map_err(db_err)? || tickets.is_empty().map_err(db_err)? {
+            return Ok(());
+        }
+    }
+    let all: Vec<Ticket> = {
+        let tickets = tx.open_table(TICKETS).map_err(db_err)?;
+        let mut all = Vec::new();
+        for item in tickets.iter().map_err(db_err)? {
+            let (_, v) = item.map_err(db_err)?;
+            all.push(from_json("ticket", v.value())?);
+        }
+        all
+    };
+    for index in TicketIndex::ALL {
+        let mut table = tx.open_table(index.table()).map_err(db_err)?;
+        for t in &all {
+            if let Some(v) = index.value(t) {
+                table.insert((t.tenant.as_str(), v.as_str(), t.id.as_str()), ()).map_err(db_err)?;
+            }
+        }
+    }
+    tracing::info!(tickets = all.len(), "ticket indexes rebuilt");
+    Ok(())
+}
+
+/// A page of the tenant's tickets whose `index` value is `value`, newest first, keeping those matching the
+/// rest of `filter`.
+fn list_by_index(
+    s: &Shared,
+    index: TicketIndex,
+    tenant: &str,
+    value: &str,
+    filter: &TicketFilter,
+    page: &PageRequest,
+) -> StoreResult<Page<Ticket>> {
+    let limit = page_limit(page.limit);
+    let tx = s.db.begin_read().map_err(db_err)?;
+    let entries = tx.open_table(index.table()).map_err(db_err)?;
+    let tickets = tx.open_table(TICKETS).map_err(db_err)?;
+    let past_value = format!("{value}\0");
+    let range = match page.cursor.as_deref().filter(|c| !c.is_empty()) {
+        Some(cursor) => entries.range((tenant, value, "")..(tenant, value, cursor)),
+        None => entries.range((tenant, value, "")..(tenant, past_value.as_str(), "")),
+    }
+    .map_err(db_err)?;
+    let mut items = Vec::new();
+    let mut more = false;
+    for item in range.rev() {
+        let (k, _) = item.map_err(db_err)?;
+        let id = k.value().2;
+        let Some(g) = tickets.get((tenant, id)).map_err(db_err)? else {
+            tracing::warn!(tenant, ticket = id, "ticket index names a missing ticket");
+            continue;
+        };
+        let t: Ticket = from_json("ticket", g.value())?;
+        if !filter.matches(&t) {
+            continue;
+        }
+        if items.len() == limit {
+            more = true;
+            break;
+        }
+        items.push(t);
+    }
+    let next = if more { items.last().map(|t: &Ticket| t.id.clone()) } else { None };
+    Ok(Page { items, next })
+}
+
+fn check_next_version(ticket: &Ticket, expected_version: u64) -> StoreResult<()> {
+    if expected_version.checked_add(1) == Some(ticket.version) {
+        Ok(())
+    } else {
+        Err(StoreError::Permanent(format!(
+            "ticket {} has version {}; an update from version {expected_version} must carry {}",
+            ticket.id,
+            ticket.version,
+            expected_version.saturating_add(1)
+        )))
+    }
+}
+
+fn not_found(t: &Ticket) -> StoreError {
+    StoreError::Permanent(format!("{TICKET_NOT_FOUND}: tenant {} has no ticket {}", t.tenant, t.id))
+}
+
 #[async_trait]
 impl AlertStore for EmbeddedStore {
     /// One durable write transaction; redb runs one writer at a time, so concurrent calls serialise.
+    /// The candidate's `on_open` / `on_detection` writes are applied in the same transaction.
     async fn record(&self, candidate: &AlertCandidate) -> StoreResult<RecordOutcome> {
         let c = candidate.clone();
         self.shared
             .run(move |s| {
                 let tx = s.db.begin_write().map_err(db_err)?;
                 let (outcome, changed) = record_in(&tx, &c)?;
+                let tenant = c.alert.tenant.as_str();
+                match &outcome {
+                    RecordOutcome::Opened { .. } => {
+                        apply_in(&tx, tenant, &c.on_open)?;
+                        apply_in(&tx, tenant, &c.on_detection)?;
+                    }
+                    RecordOutcome::RolledUp { .. } => apply_in(&tx, tenant, &c.on_detection)?,
+                    RecordOutcome::AlreadyRecorded { .. } => {}
+                }
                 if changed {
                     tx.commit().map_err(db_err)?;
                 } else {
@@ -430,8 +605,46 @@ impl AlertStore for EmbeddedStore {
         self.shared.run(move |s| get_json(s, TICKETS, "ticket", &tenant, &id)).await
     }
 
+    /// One durable write transaction: version check, ticket, its index entries and the aggregate writes.
+    async fn update_ticket(
+        &self,
+        ticket: &Ticket,
+        expected_version: u64,
+        writes: &[AggregateWrite],
+    ) -> StoreResult<()> {
+        check_next_version(ticket, expected_version)?;
+        let (ticket, writes) = (ticket.clone(), writes.to_vec());
+        self.shared
+            .run(move |s| {
+                let tx = s.db.begin_write().map_err(db_err)?;
+                let old: Ticket = {
+                    let tickets = tx.open_table(TICKETS).map_err(db_err)?;
+                    let stored = tickets.get((ticket.tenant.as_str(), ticket.id.as_str())).map_err(db_err)?;
+                    match stored {
+                        Some(g) => from_json("ticket", g.value())?,
+                        None => return Err(not_found(&ticket)),
+                    }
+                };
+                if old.version != expected_version {
+                    return Err(StoreError::Conflict(format!(
+                        "ticket {} is at version {}, not {expected_version}",
+                        ticket.id, old.version
+                    )));
+                }
+                put_ticket(&tx, Some(&old), &ticket)?;
+                apply_in(&tx, &ticket.tenant, &writes)?;
+                tx.commit().map_err(db_err)
+            })
+            .await
+    }
+
     async fn list_tickets(&self, tenant: &str, filter: &TicketFilter, page: &PageRequest) -> StoreResult<Page<Ticket>> {
         let (tenant, filter, page) = (tenant.to_string(), filter.clone(), page.clone());
-        self.shared.run(move |s| list_page(s, TICKETS, "ticket", &tenant, &page, |t: &Ticket| filter.matches(t))).await
+        self.shared
+            .run(move |s| match TicketIndex::pick(&filter) {
+                Some((index, value)) => list_by_index(s, index, &tenant, &value, &filter, &page),
+                None => list_page(s, TICKETS, "ticket", &tenant, &page, |_: &Ticket| true),
+            })
+            .await
     }
 }
