@@ -6,13 +6,55 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tracing::Instrument;
 
+use crate::aggregates::{coalesce, count, observe, LATENCY_BUCKETS};
 use crate::clock::Clock;
 use crate::config::SlaPolicy;
 use crate::detect::DetectionEngine;
 use crate::model::{Alert, Detection, HistoryEntry, Ticket, TicketStatus, Timestamp};
 use crate::notify::Notifier;
-use crate::ports::{AlertCandidate, AlertStore, RecordOutcome, ALERT_EVIDENCE_CAP};
-use crate::score::{DetectionBatch, InboundMessage, MessageError};
+use crate::ports::{
+    AggregateWrite, Aggregates, AlertCandidate, AlertStore, RecordOutcome, Sample, ALERT_EVIDENCE_CAP, GLOBAL_TENANT,
+};
+use crate::score::{DetectionBatch, InboundMessage, MessageError, LATENCY_METRIC};
+
+/// Alerts opened, after dedup (documented metric).
+pub const ALERTS_METRIC: &str = "vigil_alerts_total";
+/// Distinct detections (documented metric).
+pub const DETECTIONS_METRIC: &str = "vigil_detections_total";
+/// The sample kind of time to detect: ticket `created_at − source_time`, seconds.
+pub const TTD_SAMPLE: &str = "ttd";
+
+fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {
+    ((to - from).num_milliseconds().max(0) as f64) / 1000.0
+}
+
+/// What the store applies when the candidate opens a new alert: `vigil_alerts_total{rule,severity}` and the
+/// `ttd` sample (id = ticket id; labels severity, rule).
+pub fn open_writes(d: &Detection, ticket: &Ticket) -> Vec<AggregateWrite> {
+    let severity = d.severity.as_str();
+    let labels = [("severity", severity), ("rule", d.rule.as_str())];
+    vec![
+        count(ALERTS_METRIC, &[("rule", &d.rule), ("severity", severity)], ticket.created_at, 1),
+        AggregateWrite::Sample(Sample {
+            kind: TTD_SAMPLE.to_string(),
+            id: ticket.id.clone(),
+            at: ticket.created_at,
+            value: seconds_between(ticket.source_time, ticket.created_at),
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }),
+    ]
+}
+
+/// What the store applies for every detection it records for the first time (opened or rolled up):
+/// `vigil_detections_total{rule,severity}`.
+pub fn detection_writes(d: &Detection, now: Timestamp) -> Vec<AggregateWrite> {
+    vec![count(DETECTIONS_METRIC, &[("rule", &d.rule), ("severity", d.severity.as_str())], now, 1)]
+}
+
+/// The tenant-less `scored_to_alerted` latency of a detection recorded now.
+pub fn latency_writes(d: &Detection, now: Timestamp) -> Vec<AggregateWrite> {
+    observe(LATENCY_METRIC, &[("stage", "scored_to_alerted")], seconds_between(d.detected_at, now), &LATENCY_BUCKETS, now)
+}
 
 pub struct Alerter<A: ?Sized> {
     pub store: Arc<A>,
@@ -20,6 +62,8 @@ pub struct Alerter<A: ?Sized> {
     pub sla: SlaPolicy,
     pub notifier: Option<Arc<Notifier>>,
     pub clock: Arc<dyn Clock>,
+    /// For the tenant-less `scored_to_alerted` latency (the per-tenant counters go with the record).
+    pub aggregates: Arc<dyn Aggregates>,
 }
 
 /// Ids sort by the detection's event time, so listing by id is newest first; the hash makes them unique and
@@ -90,27 +134,49 @@ pub fn candidate(d: &Detection, suppression: std::time::Duration, sla: &SlaPolic
             note: Some(d.reasons.join(" ")),
         }],
     };
-    AlertCandidate { detection: d.clone(), alert, ticket }
+    let on_open = open_writes(d, &ticket);
+    let on_detection = detection_writes(d, now);
+    AlertCandidate { detection: d.clone(), alert, ticket, on_open, on_detection }
 }
 
 impl<A: AlertStore + ?Sized> Alerter<A> {
     pub async fn handle_message(&self, body: &str) -> Result<Vec<RecordOutcome>, MessageError> {
         let batch: DetectionBatch = serde_json::from_str(body).map_err(|e| MessageError::Malformed(e.to_string()))?;
         let now = self.clock.now();
+        if let Some(bad) = batch.detections.iter().find(|d| !crate::auth::valid_tenant(&d.tenant)) {
+            return Err(MessageError::Malformed(format!("detection {:?} has no valid tenant", bad.id)));
+        }
         let mut outcomes = Vec::with_capacity(batch.detections.len());
+        let mut latency = Vec::new();
+        let mut failure = None;
         for d in &batch.detections {
-            if !crate::auth::valid_tenant(&d.tenant) {
-                return Err(MessageError::Malformed(format!("detection {:?} has no valid tenant", d.id)));
-            }
             let c = candidate(d, self.engine.suppression(&d.rule), &self.sla, now);
-            let outcome = self.store.record(&c).await?;
+            let outcome = match self.store.record(&c).await {
+                Ok(o) => o,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            };
+            if matches!(outcome, RecordOutcome::Opened { .. } | RecordOutcome::RolledUp { .. }) {
+                // Observed once per detection: a redelivered one is AlreadyRecorded.
+                latency.extend(latency_writes(d, now));
+            }
             if let (RecordOutcome::Opened { .. }, Some(n)) = (&outcome, &self.notifier) {
                 // The alert and ticket are stored; a notification failure is logged and never loses them.
                 n.notify(&c.alert, &c.ticket).await;
             }
             outcomes.push(outcome);
         }
-        Ok(outcomes)
+        // The latencies of the detections recorded so far are written even when a later one failed: the
+        // redelivery finds those recorded and does not observe them again.
+        if !latency.is_empty() {
+            self.aggregates.apply(GLOBAL_TENANT, &coalesce(latency)).await?;
+        }
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(outcomes),
+        }
     }
 
     /// Handles a batch and returns the ids of the messages that failed (SQS partial batch failure).
@@ -127,5 +193,56 @@ impl<A: AlertStore + ?Sized> Alerter<A> {
             }
         }
         failed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::*;
+    use crate::model::Severity;
+
+    #[test]
+    fn the_candidate_carries_its_counts_and_time_to_detect() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap();
+        let d = Detection {
+            id: "D1".into(),
+            tenant: "acme".into(),
+            rule: "ssh_brute_force".into(),
+            rule_name: "SSH brute force".into(),
+            entity: "src_ip=203.0.113.7".into(),
+            window_seconds: 60,
+            count: 20,
+            first_seen: now - Duration::seconds(90),
+            last_seen: now - Duration::seconds(30),
+            evidence: vec!["e1".into()],
+            score: 70,
+            severity: Severity::High,
+            mitre: vec![],
+            reasons: vec![],
+            detected_at: now - Duration::milliseconds(1500),
+        };
+        let c = candidate(&d, std::time::Duration::from_secs(600), &SlaPolicy::default(), now);
+        let names: Vec<String> = c
+            .on_open
+            .iter()
+            .chain(&c.on_detection)
+            .map(|w| match w {
+                AggregateWrite::Count { name, delta, .. } => format!("{name}+{delta}"),
+                AggregateWrite::Sample(s) => format!("{}:{}={}:{:?}", s.kind, s.id, s.value, s.labels.get("severity")),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                r#"vigil_alerts_total{rule="ssh_brute_force",severity="high"}+1"#.to_string(),
+                format!("ttd:{}=90:Some(\"high\")", c.ticket.id),
+                r#"vigil_detections_total{rule="ssh_brute_force",severity="high"}+1"#.to_string(),
+            ]
+        );
+        let l = latency_writes(&d, now);
+        assert!(l.iter().any(|w| matches!(w, AggregateWrite::Count { name, delta: 1500, .. } if name == r#"vigil_pipeline_latency_seconds_sum_ms{stage="scored_to_alerted"}"#)));
+        assert!(l.iter().any(|w| matches!(w, AggregateWrite::Count { name, .. } if name == r#"vigil_pipeline_latency_seconds_bucket{le="2.5",stage="scored_to_alerted"}"#)));
     }
 }

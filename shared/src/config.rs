@@ -97,6 +97,56 @@ pub enum WebhookFormat {
     Slack,
 }
 
+/// An analyst shift: a daily UTC time-of-day range `[start, end)` in minutes since midnight. `end` may be 1440
+/// (`24:00`); a shift whose end is before its start wraps past midnight (`night=22:00-06:00`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shift {
+    pub name: String,
+    pub start_minute: u32,
+    pub end_minute: u32,
+}
+
+impl Shift {
+    /// Whether a minute of the UTC day (0..1440) falls in this shift.
+    pub fn contains(&self, minute_of_day: u32) -> bool {
+        if self.start_minute < self.end_minute {
+            (self.start_minute..self.end_minute).contains(&minute_of_day)
+        } else {
+            minute_of_day >= self.start_minute || minute_of_day < self.end_minute
+        }
+    }
+
+    /// `HH:MM` of a minute of the day (`24:00` for 1440).
+    pub fn format_minute(m: u32) -> String {
+        format!("{:02}:{:02}", m / 60, m % 60)
+    }
+}
+
+/// The default of `VIGIL_SHIFTS`.
+pub const DEFAULT_SHIFTS: &str = "day=08:00-16:00,swing=16:00-24:00,night=00:00-08:00";
+
+/// Settings of the SOC analytics (`/v1/analytics/*`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalyticsConfig {
+    /// Rules whose precision (true positives / closed tickets) is below this are flagged `needs_tuning`
+    /// (`VIGIL_PRECISION_FLOOR`, 0..=1, default 0.8) …
+    pub precision_floor: f64,
+    /// … once they have at least this many closed tickets in the period (`VIGIL_PRECISION_MIN_CLOSED`, default 5).
+    pub precision_min_closed: u64,
+    /// Shift boundaries for shift performance (`VIGIL_SHIFTS`); the first shift containing a time wins.
+    pub shifts: Vec<Shift>,
+}
+
+impl Default for AnalyticsConfig {
+    fn default() -> Self {
+        AnalyticsConfig {
+            precision_floor: 0.8,
+            precision_min_closed: 5,
+            shifts: parse_shifts(DEFAULT_SHIFTS).unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// Physical table names, by logical name (`EventsTable` → `vigil-events`).
@@ -110,6 +160,7 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// A rules file that adds to or overrides the built-in rules.
     pub rules_path: Option<PathBuf>,
+    pub analytics: AnalyticsConfig,
 }
 
 impl Config {
@@ -157,6 +208,24 @@ impl Config {
             Some(spec) if !spec.trim().is_empty() => parse_webhooks(&spec, get("VIGIL_WEBHOOK_SECRET"))?,
             _ => Vec::new(),
         };
+        let analytics_defaults = AnalyticsConfig::default();
+        let precision_floor: f64 = parse_or(&get, "VIGIL_PRECISION_FLOOR", analytics_defaults.precision_floor)?;
+        if !(0.0..=1.0).contains(&precision_floor) {
+            return Err(ConfigError {
+                var: "VIGIL_PRECISION_FLOOR".into(),
+                problem: format!("{precision_floor} is not between 0 and 1"),
+            });
+        }
+        let analytics = AnalyticsConfig {
+            precision_floor,
+            precision_min_closed: parse_or(&get, "VIGIL_PRECISION_MIN_CLOSED", analytics_defaults.precision_min_closed)?,
+            shifts: match get("VIGIL_SHIFTS") {
+                Some(spec) if !spec.trim().is_empty() => {
+                    parse_shifts(&spec).map_err(|problem| ConfigError { var: "VIGIL_SHIFTS".into(), problem })?
+                }
+                _ => analytics_defaults.shifts,
+            },
+        };
         Ok(Config {
             tables,
             queues,
@@ -166,6 +235,7 @@ impl Config {
             auth,
             webhooks,
             rules_path: get("VIGIL_RULES_FILE").filter(|s| !s.is_empty()).map(PathBuf::from),
+            analytics,
         })
     }
 
@@ -212,6 +282,45 @@ where
     T::Err: std::fmt::Display,
 {
     Ok(parse_opt(get, var)?.unwrap_or(default))
+}
+
+/// `VIGIL_SHIFTS`: comma-separated `name=HH:MM-HH:MM` (UTC; `24:00` allowed as an end; an end before the start
+/// wraps past midnight). Names are unique and made of letters, digits, `-` and `_`.
+pub fn parse_shifts(spec: &str) -> Result<Vec<Shift>, String> {
+    fn minute(s: &str, allow_24: bool) -> Option<u32> {
+        let (h, m) = s.trim().split_once(':')?;
+        if h.len() != 2 || m.len() != 2 {
+            return None;
+        }
+        let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+        match (h, m) {
+            (24, 0) if allow_24 => Some(1440),
+            (0..=23, 0..=59) => Some(h * 60 + m),
+            _ => None,
+        }
+    }
+    let mut shifts: Vec<Shift> = Vec::new();
+    for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, range) = item.split_once('=').ok_or_else(|| format!("{item:?} is not name=HH:MM-HH:MM"))?;
+        let name = name.trim();
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_')) {
+            return Err(format!("{name:?} is not a valid shift name (letters, digits, - and _)"));
+        }
+        if shifts.iter().any(|s| s.name == name) {
+            return Err(format!("shift {name:?} is given twice"));
+        }
+        let (start, end) = range.split_once('-').ok_or_else(|| format!("{item:?} is not name=HH:MM-HH:MM"))?;
+        let start_minute = minute(start, false).ok_or_else(|| format!("{item:?}: {start:?} is not a time 00:00-23:59"))?;
+        let end_minute = minute(end, true).ok_or_else(|| format!("{item:?}: {end:?} is not a time 00:00-24:00"))?;
+        if start_minute == end_minute {
+            return Err(format!("{item:?}: a shift cannot start and end at the same time"));
+        }
+        shifts.push(Shift { name: name.to_string(), start_minute, end_minute });
+    }
+    if shifts.is_empty() {
+        return Err("no shift given".into());
+    }
+    Ok(shifts)
 }
 
 /// `VIGIL_WEBHOOKS` is a comma-separated list of `URL` or `slack+URL`.
@@ -272,5 +381,41 @@ mod tests {
         assert_eq!(err.var, "VIGIL_MAX_BODY_BYTES");
         let err = Config::from_lookup(lookup(&[("VIGIL_WEBHOOKS", "ftp://x")])).unwrap_err();
         assert_eq!(err.var, "VIGIL_WEBHOOKS");
+    }
+
+    #[test]
+    fn analytics_settings_default_and_validate() {
+        let c = Config::default();
+        assert_eq!(c.analytics.precision_floor, 0.8);
+        assert_eq!(c.analytics.precision_min_closed, 5);
+        let names: Vec<&str> = c.analytics.shifts.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["day", "swing", "night"]);
+        let swing = &c.analytics.shifts[1];
+        assert!(swing.contains(16 * 60) && swing.contains(1439) && !swing.contains(0) && !swing.contains(8 * 60));
+
+        let c = Config::from_lookup(lookup(&[
+            ("VIGIL_PRECISION_FLOOR", "0.5"),
+            ("VIGIL_PRECISION_MIN_CLOSED", "2"),
+            ("VIGIL_SHIFTS", "early=06:00-18:00, late=18:00-06:00"),
+        ]))
+        .unwrap();
+        assert_eq!(c.analytics.precision_floor, 0.5);
+        assert_eq!(c.analytics.precision_min_closed, 2);
+        let late = &c.analytics.shifts[1];
+        assert!(late.contains(23 * 60) && late.contains(0) && late.contains(359) && !late.contains(360));
+
+        for (var, value) in [
+            ("VIGIL_PRECISION_FLOOR", "1.5"),
+            ("VIGIL_PRECISION_FLOOR", "high"),
+            ("VIGIL_PRECISION_MIN_CLOSED", "-1"),
+            ("VIGIL_SHIFTS", "day=08:00"),
+            ("VIGIL_SHIFTS", "day=08:00-25:00"),
+            ("VIGIL_SHIFTS", "day=08:00-08:00"),
+            ("VIGIL_SHIFTS", "day=08:00-16:00,day=16:00-24:00"),
+            ("VIGIL_SHIFTS", "a b=08:00-16:00"),
+        ] {
+            let err = Config::from_lookup(lookup(&[(var, value)])).unwrap_err();
+            assert_eq!(err.var, var, "{value}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub mod adapters;
 pub mod aggregates;
 pub mod alert;
+pub mod analytics;
 pub mod api;
 pub mod auth;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod metrics;
 pub mod model;
 pub mod notify;
 pub mod pack;
@@ -23,4 +25,5 @@ pub mod ports;
 pub mod schema;
 pub mod score;
 pub mod telemetry;
+pub mod ticket_flow;
 pub mod tickets;

@@ -23,6 +23,7 @@ async fn main() -> Result<(), Error> {
         sla: config.sla.clone(),
         notifier: Notifier::new(config.webhooks.clone()).map(Arc::new),
         clock: Arc::new(SystemClock),
+        aggregates: ports.aggregates,
     });
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let alerter = alerter.clone();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use vigil::alert::Alerter;
+use vigil::analytics::{self, AnalyticsHandler, AnalyticsPorts};
 use vigil::api::{json, ApiError, HttpRequest, HttpResponse};
 use vigil::auth::Authenticator;
 use vigil::clock::Clock;
@@ -40,6 +41,7 @@ pub struct Host {
     tickets: TicketsHandler<dyn AlertStore>,
     scorer: Scorer<dyn EventStore, dyn WindowStore, dyn QueueSender>,
     alerter: Alerter<dyn AlertStore>,
+    analytics: AnalyticsHandler,
 }
 
 /// Which consumer a mapping feeds.
@@ -51,9 +53,10 @@ pub enum Stage {
 
 impl Host {
     pub fn new(ports: Ports, config: &Config, auth: Arc<Authenticator>, engine: Arc<DetectionEngine>, clock: Arc<dyn Clock>) -> Arc<Host> {
+        let analytics = AnalyticsHandler::new(AnalyticsPorts::from_ports(&ports), auth.clone(), clock.clone(), config.analytics.clone());
         Arc::new(Host {
             ingest: IngestHandler::new(ports.events_queue.clone(), auth.clone(), config.limits.clone(), clock.clone()),
-            tickets: TicketsHandler::new(ports.alerts.clone(), auth),
+            tickets: TicketsHandler::new(ports.alerts.clone(), auth, clock.clone()),
             scorer: Scorer {
                 events: ports.events.clone(),
                 windows: ports.windows.clone(),
@@ -61,6 +64,7 @@ impl Host {
                 engine: engine.clone(),
                 clock: clock.clone(),
                 retention: config.event_retention,
+                aggregates: ports.aggregates.clone(),
             },
             alerter: Alerter {
                 store: ports.alerts.clone(),
@@ -68,7 +72,9 @@ impl Host {
                 sla: config.sla.clone(),
                 notifier: Notifier::new(config.webhooks.clone()).map(Arc::new),
                 clock,
+                aggregates: ports.aggregates.clone(),
             },
+            analytics,
             ports,
         })
     }
@@ -83,6 +89,9 @@ impl Host {
         }
         if tickets::owns(&req) {
             return self.tickets.handle(req).await;
+        }
+        if analytics::owns(&req) {
+            return self.analytics.handle(req).await;
         }
         ApiError::not_found().into_response()
     }

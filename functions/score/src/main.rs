@@ -22,6 +22,7 @@ async fn main() -> Result<(), Error> {
         engine: Arc::new(load_engine(&config)?),
         clock: Arc::new(SystemClock),
         retention: config.event_retention,
+        aggregates: ports.aggregates,
     });
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let scorer = scorer.clone();

@@ -1,0 +1,27 @@
+//! Lambda `analytics`: SOC analytics (`GET /v1/analytics/*`) and the Prometheus scrape (`GET /metrics`) for the
+//! caller's tenant, from the stored aggregates, the open tickets and the queue depths.
+
+use std::sync::Arc;
+
+use lambda_http::{run, service_fn, Error, Request};
+use vigil::adapters::aws::AwsBackend;
+use vigil::analytics::{AnalyticsHandler, AnalyticsPorts};
+use vigil::auth::Authenticator;
+use vigil::clock::SystemClock;
+use vigil::config::Config;
+use vigil::lambda::{http_request, http_response};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    vigil::telemetry::init();
+    let config = Config::from_env()?;
+    let auth = Arc::new(Authenticator::from_config(&config.auth)?);
+    let backend = AwsBackend::connect(&aws_config::load_from_env().await, &config).await?;
+    let ports = AnalyticsPorts::from_ports(&backend.ports());
+    let handler = Arc::new(AnalyticsHandler::new(ports, auth, Arc::new(SystemClock), config.analytics.clone()));
+    run(service_fn(move |req: Request| {
+        let handler = handler.clone();
+        async move { Ok::<_, Error>(http_response(handler.handle(http_request(req)).await)) }
+    }))
+    .await
+}
