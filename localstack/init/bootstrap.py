@@ -5,7 +5,9 @@ The definitions are read from infra/template.yaml, the same template that is dep
 copy of them: every AWS::DynamoDB::Table and AWS::SQS::Queue resource is created with its keys, indexes, TTL,
 visibility timeout, retention and redrive policy. Physical names come from the template (`!Sub
 "${NamePrefix}-events"` with the parameter defaults, i.e. the defaults of shared/src/schema.rs); override a
-parameter with --param NamePrefix=dev.
+parameter with --param NamePrefix=dev, or with VIGIL_TEMPLATE_PARAMS="NamePrefix=dev ..." (whitespace-separated
+NAME=VALUE pairs, read before any --param; this is how a LocalStack init hook, which runs without arguments,
+gets them).
 
 Idempotent: existing tables are left as they are (a key mismatch is reported), existing queues get their
 attributes updated.
@@ -310,7 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--template", type=Path, default=Path(os.environ.get("VIGIL_TEMPLATE", DEFAULT_TEMPLATE)))
     ap.add_argument("--endpoint", help="one endpoint for both services (default: from the environment)")
     ap.add_argument("--region", default=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
-    ap.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="template parameter override")
+    ap.add_argument(
+        "--param",
+        action="append",
+        default=os.environ.get("VIGIL_TEMPLATE_PARAMS", "").split(),
+        metavar="NAME=VALUE",
+        help="template parameter override (also: $VIGIL_TEMPLATE_PARAMS, whitespace-separated)",
+    )
     ap.add_argument("--dry-run", action="store_true", help="print what would be created; contact no endpoint")
     args = ap.parse_args(argv)
 

@@ -6,7 +6,8 @@
 #   localstack/init/ready.d/bootstrap.sh                       # http://localhost:4566
 #   AWS_ENDPOINT_URL=http://127.0.0.1:5000 localstack/init/ready.d/bootstrap.sh --param NamePrefix=dev
 # The endpoint comes from AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS / AWS_ENDPOINT_URL (default
-# http://localhost:4566); extra arguments go to bootstrap.py (--dry-run, --param NAME=VALUE, --region).
+# http://localhost:4566); extra arguments go to bootstrap.py (--dry-run, --param NAME=VALUE, --region). As a
+# hook it gets no arguments: template parameters then come from VIGIL_TEMPLATE_PARAMS="NamePrefix=dev ...".
 #
 # The definitions are not repeated here (nor as awslocal calls): bootstrap.py reads them from the template,
 # which needs Python with boto3 and PyYAML. The first interpreter that has both is used: $VIGIL_PYTHON,
