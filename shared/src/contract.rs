@@ -12,14 +12,14 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use crate::aggregates::count;
+use crate::config::SlaPolicy;
 use crate::error::StoreError;
 use crate::model::{Alert, Detection, Event, Outcome, Risk, Severity, Ticket, TicketStatus, Timestamp};
 use crate::ports::{
     AggregateWrite, AlertCandidate, HourlyCount, Page, PageRequest, Ports, QueueDepth, QueueReceiver, QueueSender,
-    ReceivedMessage, RecordOutcome, Sample, TicketFilter, WindowEntry, WindowUpdate, ALERT_EVIDENCE_CAP, GLOBAL_TENANT,
+    ReceivedMessage, RecordOutcome, Sample, TicketFilter, WindowEntry, WindowUpdate, GLOBAL_TENANT,
     TICKET_NOT_FOUND,
 };
 use crate::schema::{DETECTIONS_QUEUE, EVENTS_QUEUE};
@@ -167,60 +167,18 @@ pub fn detection(tenant: &str, rule: &str, entity: &str, id: &str, last_seen: Ti
     }
 }
 
-/// The alert and ticket the alert stage would open for `d`: ids sort by `last_seen` and are unique per
-/// (tenant, rule, entity, detection id).
+/// The alert and ticket the alert stage would open for `d` at its `detected_at`
+/// ([`crate::alert::candidate`]): ids sort by `last_seen` and are unique per (tenant, rule, entity, detection
+/// id); acknowledge within 15 minutes and close within a day, whatever the severity; no aggregate writes
+/// (the tests that need them set their own).
 pub fn candidate(d: &Detection, suppression: chrono::Duration) -> AlertCandidate {
-    let mut h = Sha256::new();
-    for part in [&d.tenant, &d.rule, &d.entity, &d.id] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    let suffix = hex::encode(&h.finalize()[..6]);
-    let ms = d.last_seen.timestamp_millis().max(0);
-    let (alert_id, ticket_id) = (format!("A{ms:013}{suffix}"), format!("T{ms:013}{suffix}"));
-    let now = d.detected_at;
-    let alert = Alert {
-        id: alert_id.clone(),
-        tenant: d.tenant.clone(),
-        rule: d.rule.clone(),
-        rule_name: d.rule_name.clone(),
-        entity: d.entity.clone(),
-        severity: d.severity,
-        score: d.score,
-        mitre: d.mitre.clone(),
-        reasons: d.reasons.clone(),
-        count: 1,
-        first_seen: d.first_seen,
-        last_seen: d.last_seen,
-        suppress_until: d.last_seen + suppression,
-        evidence: d.evidence.iter().take(ALERT_EVIDENCE_CAP).cloned().collect(),
-        ticket_id: ticket_id.clone(),
-        created_at: now,
-        updated_at: now,
-    };
-    let ticket = Ticket {
-        id: ticket_id,
-        tenant: d.tenant.clone(),
-        alert_id,
-        rule: d.rule.clone(),
-        title: format!("{}: {}", d.rule_name, d.entity),
-        entity: d.entity.clone(),
-        severity: d.severity,
-        status: TicketStatus::New,
-        escalated: false,
-        assignee: None,
-        disposition: None,
-        source_time: d.first_seen,
-        created_at: now,
-        acknowledged_at: None,
-        responded_at: None,
-        closed_at: None,
-        acknowledge_by: now + minutes(15),
-        close_by: now + minutes(24 * 60),
-        version: 1,
-        history: Vec::new(),
-    };
-    AlertCandidate { detection: d.clone(), alert, ticket, on_open: Vec::new(), on_detection: Vec::new() }
+    let every = |within: Duration| Severity::ALL.into_iter().map(|s| (s, within)).collect();
+    let sla = SlaPolicy { acknowledge: every(Duration::from_secs(15 * 60)), close: every(Duration::from_secs(24 * 3600)) };
+    let suppression = suppression.to_std().expect("a non-negative suppression");
+    let mut c = crate::alert::candidate(d, suppression, &sla, d.detected_at);
+    c.on_open.clear();
+    c.on_detection.clear();
+    c
 }
 
 pub fn entry(at_ms: i64, event_id: &str, tag: &str) -> WindowEntry {

@@ -1,5 +1,7 @@
 //! Glue between the handlers (plain `http` types, transport-neutral messages) and the Lambda runtime.
 
+use std::future::Future;
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bytes::Bytes;
 
@@ -26,6 +28,20 @@ pub fn http_response(resp: HttpResponse) -> lambda_http::Response<lambda_http::B
         Err(e) => lambda_http::Body::Binary(e.into_bytes()),
     };
     http::Response::from_parts(parts, body)
+}
+
+/// Runs the Lambda HTTP runtime, answering every request with `handle` (each request converted by
+/// [`http_request`], each response by [`http_response`]).
+pub async fn serve_http<F, Fut>(handle: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(HttpRequest) -> Fut,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
+    lambda_http::run(lambda_http::service_fn(move |req: lambda_http::Request| {
+        let answer = handle(http_request(req));
+        async move { Ok::<_, lambda_http::Error>(http_response(answer.await)) }
+    }))
+    .await
 }
 
 /// The SQS records of an event as transport-neutral messages.

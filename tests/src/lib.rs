@@ -1,3 +1,4 @@
 //! Helpers for the end-to-end scenarios.
 
 pub mod moto;
+pub mod scenario;

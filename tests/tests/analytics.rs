@@ -7,17 +7,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use vigil::api::HttpRequest;
-use vigil::auth::{mint_hs256, Authenticator, Claims, Role};
-use vigil::clock::{Clock, ManualClock};
-use vigil::config::{AuthConfig, Config};
-use vigil::detect::DetectionEngine;
+use vigil::auth::Role;
+use vigil::clock::ManualClock;
+use vigil::config::Config;
 use vigil::ports::Ports;
 use vigil_local::host::{Host, MappingSettings};
+use vigil_tests::scenario::{self, call, get, request};
 
 const SECRET: &str = "analytics-test-secret-0123456789abcdef";
 const ROUTES: [&str; 8] = [
@@ -33,7 +31,7 @@ const ROUTES: [&str; 8] = [
 
 /// 2026-03-10 12:00:00 UTC: the tickets of the first traffic open here.
 fn t0() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap()
+    scenario::start()
 }
 
 fn at(offset: Duration) -> DateTime<Utc> {
@@ -41,38 +39,11 @@ fn at(offset: Duration) -> DateTime<Utc> {
 }
 
 fn token_for(tenant: &str, role: Role, sub: &str) -> String {
-    let claims = Claims {
-        sub: sub.into(),
-        tenant: tenant.into(),
-        role,
-        exp: (Utc::now().timestamp() + 3600) as u64,
-        iss: None,
-        aud: None,
-    };
-    mint_hs256(SECRET, &claims).expect("mint")
+    scenario::token(SECRET, tenant, role, sub)
 }
 
 fn token(tenant: &str, role: Role) -> String {
     token_for(tenant, role, role.as_str())
-}
-
-fn request(method: Method, path: &str, token: Option<&str>, content_type: &str, body: impl Into<Bytes>) -> HttpRequest {
-    let mut b = http::Request::builder().method(method).uri(path).header("content-type", content_type);
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    b.body(body.into()).expect("request")
-}
-
-async fn call(host: &Host, req: HttpRequest) -> (StatusCode, Value) {
-    let resp = host.handle_http(req).await;
-    let status = resp.status();
-    let body: Value = serde_json::from_slice(resp.body()).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(resp.body())));
-    (status, body)
-}
-
-async fn get(host: &Host, path: &str, token: &str) -> (StatusCode, Value) {
-    call(host, request(Method::GET, path, Some(token), "application/json", "")).await
 }
 
 async fn ok(host: &Host, path: &str, token: &str) -> Value {
@@ -134,13 +105,7 @@ fn empty_stats(v: &Value, what: &str) {
 
 /// Twenty failed logins from `ip` within 20 seconds of `minute` (`Mar 10 11:59`), then optionally a success.
 fn brute_force(ip: &str, minute: &str, host: &str, success: bool) -> Vec<String> {
-    let mut lines: Vec<String> = (0..20)
-        .map(|i| format!("<38>{minute}:{i:02} {host} sshd[{}]: Failed password for root from {ip} port {} ssh2", 1000 + i, 40000 + i))
-        .collect();
-    if success {
-        lines.push(format!("<38>{minute}:30 {host} sshd[2000]: Accepted password for root from {ip} port 40100 ssh2"));
-    }
-    lines
+    scenario::brute_force(ip, host, success, |s| format!("{minute}:{s:02}"))
 }
 
 const IP1: &str = "203.0.113.7";
@@ -149,8 +114,6 @@ const IP3: &str = "192.0.2.33";
 const IP4: &str = "203.0.113.99";
 
 fn host_for(ports: Ports) -> (Arc<Host>, ManualClock) {
-    let clock = ManualClock::new(t0());
-    let auth = Arc::new(Authenticator::from_config(&AuthConfig { secret: Some(SECRET.into()), ..Default::default() }).expect("auth"));
     let config = Config::from_lookup(|k| match k {
         "VIGIL_PRECISION_FLOOR" => Some("0.6".into()),
         "VIGIL_PRECISION_MIN_CLOSED" => Some("2".into()),
@@ -159,8 +122,7 @@ fn host_for(ports: Ports) -> (Arc<Host>, ManualClock) {
         _ => None,
     })
     .expect("config");
-    let host = Host::new(ports, &config, auth, Arc::new(DetectionEngine::builtin()), Arc::new(clock.clone()) as Arc<dyn Clock>);
-    (host, clock)
+    scenario::host_at(ports, &config, SECRET, t0())
 }
 
 /// Sends syslog lines as acme's sender, runs the pipeline, and returns the accepted event ids.

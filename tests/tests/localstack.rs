@@ -10,21 +10,14 @@
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::Bytes;
-use chrono::{TimeZone, Utc};
-use http::{Method, StatusCode};
-use serde_json::Value;
+use chrono::Utc;
 use vigil::adapters::aws::AwsBackend;
-use vigil::api::HttpRequest;
-use vigil::auth::{mint_hs256, Authenticator, Claims, Role};
-use vigil::clock::{Clock, ManualClock};
-use vigil::config::{AuthConfig, Config};
-use vigil::detect::DetectionEngine;
+use vigil::config::Config;
 use vigil::schema::{EVENTS_QUEUE, QUEUES, TABLES};
-use vigil_local::host::{Host, MappingSettings};
+use vigil_local::host::MappingSettings;
+use vigil_tests::scenario;
 
 const SECRET: &str = "localstack-test-secret-0123456789abcdef";
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/support/localstack.sh");
@@ -180,44 +173,6 @@ async fn check_hook_resources(sdk: &aws_config::SdkConfig, cfg: &Config, backend
 
 // ------------------------------------------------------------------------------------------- the scenario
 
-fn token(tenant: &str, role: Role) -> String {
-    let claims = Claims {
-        sub: "tester".into(),
-        tenant: tenant.into(),
-        role,
-        exp: (Utc::now().timestamp() + 3600) as u64,
-        iss: None,
-        aud: None,
-    };
-    mint_hs256(SECRET, &claims).expect("mint")
-}
-
-fn request(method: Method, path: &str, token: &str, content_type: &str, body: impl Into<Bytes>) -> HttpRequest {
-    http::Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", content_type)
-        .body(body.into())
-        .expect("request")
-}
-
-async fn call(host: &Host, req: HttpRequest) -> (StatusCode, Value) {
-    let resp = host.handle_http(req).await;
-    let status = resp.status();
-    let body: Value = serde_json::from_slice(resp.body()).expect("every answer is JSON");
-    (status, body)
-}
-
-/// Twenty failures from 203.0.113.7 within 20 seconds, then a success from it.
-fn brute_force_then_success() -> String {
-    let mut lines: Vec<String> = (0..20)
-        .map(|i| format!("<38>Mar 10 11:59:{i:02} web-1 sshd[{}]: Failed password for root from 203.0.113.7 port {} ssh2", 1000 + i, 40000 + i))
-        .collect();
-    lines.push("<38>Mar 10 11:59:30 web-1 sshd[2000]: Accepted password for root from 203.0.113.7 port 40100 ssh2".into());
-    lines.join("\n")
-}
-
 #[tokio::test]
 async fn brute_force_and_compromise_on_localstack_sqs_and_moto_dynamodb() {
     let emulators = Emulators::get();
@@ -233,60 +188,14 @@ async fn brute_force_and_compromise_on_localstack_sqs_and_moto_dynamodb() {
     let (tenant, other_tenant) = (format!("acme-{run}"), format!("globex-{run}"));
 
     let started = Instant::now();
-    let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap());
-    let auth = Arc::new(Authenticator::from_config(&AuthConfig { secret: Some(SECRET.into()), ..Default::default() }).unwrap());
-    let host = Host::new(backend.ports(), &cfg, auth, Arc::new(DetectionEngine::builtin()), Arc::new(clock.clone()) as Arc<dyn Clock>);
-    let settings = MappingSettings { wait: std::time::Duration::ZERO, ..MappingSettings::default() };
-    let sender = token(&tenant, Role::Sender);
-    let viewer = token(&tenant, Role::Viewer);
-
-    let (status, body) = call(&host, request(Method::POST, "/v1/syslog", &sender, "text/plain", brute_force_then_success())).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    assert_eq!(body["accepted"], 21);
-    assert_eq!(body["rejected"], serde_json::json!([]));
-    let handled = host.drain(settings).await.expect("drain");
-    assert!(handled > 0, "the score and alert mappings received nothing from LocalStack");
-
-    let (status, alerts) = call(&host, request(Method::GET, "/v1/alerts", &viewer, "application/json", "")).await;
-    assert_eq!(status, StatusCode::OK, "{alerts}");
-    let items = alerts["items"].as_array().expect("items");
-    let mut rules: Vec<&str> = items.iter().map(|a| a["rule"].as_str().unwrap_or_default()).collect();
-    rules.sort();
-    assert_eq!(rules, vec!["ssh_brute_force", "success_after_failures"], "{alerts}");
-    for a in items {
-        assert_eq!(a["entity"].as_str().map(|e| e.contains("203.0.113.7")), Some(true), "{a}");
-        let ticket_id = a["ticket_id"].as_str().expect("ticket id");
-        let (status, t) = call(&host, request(Method::GET, &format!("/v1/tickets/{ticket_id}"), &viewer, "application/json", "")).await;
-        assert_eq!(status, StatusCode::OK, "{t}");
-        assert_eq!(t["status"], "new");
-        assert_eq!(t["alert_id"], a["id"]);
-        assert!(!t["history"].as_array().expect("history").is_empty());
-    }
-    let (_, tickets) = call(&host, request(Method::GET, "/v1/tickets?status=new", &viewer, "application/json", "")).await;
-    assert_eq!(tickets["items"].as_array().map(Vec::len), Some(2), "{tickets}");
-    let counts: Vec<Value> = items.iter().map(|a| a["count"].clone()).collect();
-
-    // A sender retrying the same request changes nothing downstream: same ids, no new alert, no new roll-up.
-    let (status, again) = call(&host, request(Method::POST, "/v1/syslog", &sender, "text/plain", brute_force_then_success())).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
-    assert_eq!(again["ids"], body["ids"]);
-    host.drain(settings).await.expect("drain");
-    let (_, after) = call(&host, request(Method::GET, "/v1/alerts", &viewer, "application/json", "")).await;
-    let after_items = after["items"].as_array().expect("items");
-    assert_eq!(after_items.len(), 2, "{after}");
-    assert_eq!(after_items.iter().map(|a| a["count"].clone()).collect::<Vec<_>>(), counts);
-
-    // Another tenant sees none of it, not even by id; a sender may not read.
-    let other = token(&other_tenant, Role::Admin);
-    let (_, theirs) = call(&host, request(Method::GET, "/v1/alerts", &other, "application/json", "")).await;
-    assert_eq!(theirs["items"], serde_json::json!([]));
-    let id = items[0]["ticket_id"].as_str().unwrap_or_default();
-    let (status, _) = call(&host, request(Method::GET, &format!("/v1/tickets/{id}"), &other, "application/json", "")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(&host, request(Method::GET, "/v1/alerts", &sender, "application/json", "")).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (host, _clock) = scenario::host_at(backend.ports(), &cfg, SECRET, scenario::start());
+    scenario::brute_force_and_compromise(&host, SECRET, &tenant, &other_tenant, |handled| {
+        assert!(handled > 0, "the score and alert mappings received nothing from LocalStack");
+    })
+    .await;
 
     // Nothing is left behind in LocalStack's queues.
+    let settings = MappingSettings { wait: std::time::Duration::ZERO, ..MappingSettings::default() };
     assert_eq!(host.drain(settings).await.expect("drain"), 0);
     eprintln!("scenario on LocalStack + moto: {:.1?}", started.elapsed());
 }

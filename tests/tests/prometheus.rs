@@ -18,11 +18,11 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{json, Value};
-use vigil::auth::{mint_hs256, Authenticator, Claims, Role};
-use vigil::clock::{Clock, SystemClock};
-use vigil::config::{AuthConfig, Config};
-use vigil::detect::DetectionEngine;
-use vigil_local::host::{Host, MappingSettings};
+use vigil::auth::Role;
+use vigil::clock::SystemClock;
+use vigil::config::Config;
+use vigil_local::host::MappingSettings;
+use vigil_tests::scenario;
 
 const SECRET: &str = "prometheus-test-secret-0123456789abcdef";
 
@@ -31,15 +31,7 @@ fn repo_root() -> PathBuf {
 }
 
 fn token_for(tenant: &str, role: Role, sub: &str) -> String {
-    let claims = Claims {
-        sub: sub.into(),
-        tenant: tenant.into(),
-        role,
-        exp: (Utc::now().timestamp() + 3600) as u64,
-        iss: None,
-        aud: None,
-    };
-    mint_hs256(SECRET, &claims).expect("mint")
+    scenario::token(SECRET, tenant, role, sub)
 }
 
 /// Fails — never skips — when a tool the test needs is missing.
@@ -102,14 +94,7 @@ impl Client {
 /// Twenty failed logins from `ip` within 20 seconds, a minute ago, then optionally a success.
 fn brute_force(ip: &str, host: &str, success: bool) -> Vec<String> {
     let base = Utc::now() - chrono::Duration::seconds(60);
-    let stamp = |s: i64| (base + chrono::Duration::seconds(s)).format("%b %e %H:%M:%S").to_string();
-    let mut lines: Vec<String> = (0..20)
-        .map(|i| format!("<38>{} {host} sshd[{}]: Failed password for root from {ip} port {} ssh2", stamp(i), 1000 + i, 40000 + i))
-        .collect();
-    if success {
-        lines.push(format!("<38>{} {host} sshd[2000]: Accepted password for root from {ip} port 40100 ssh2", stamp(30)));
-    }
-    lines
+    scenario::brute_force(ip, host, success, |s| (base + chrono::Duration::seconds(s)).format("%b %e %H:%M:%S").to_string())
 }
 
 fn ticket_id(tickets: &Value, rule: &str, ip: &str) -> String {
@@ -148,8 +133,7 @@ async fn every_dashboard_panel_has_data_in_a_real_prometheus_scraping_vigil() {
         _ => None,
     })
     .expect("config");
-    let auth = Arc::new(Authenticator::from_config(&AuthConfig { secret: Some(SECRET.into()), ..Default::default() }).expect("auth"));
-    let host = Host::new(backend.ports(), &config, auth, Arc::new(DetectionEngine::builtin()), Arc::new(SystemClock) as Arc<dyn Clock>);
+    let host = scenario::host(backend.ports(), &config, SECRET, Arc::new(SystemClock));
     let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let settings = MappingSettings { wait: Duration::from_millis(200), ..MappingSettings::default() };

@@ -7,92 +7,41 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, Utc};
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use vigil::api::HttpRequest;
-use vigil::auth::{mint_hs256, Authenticator, Claims, Role};
+use vigil::auth::Role;
 use vigil::clock::{Clock, ManualClock};
-use vigil::config::{AuthConfig, Config};
-use vigil::detect::DetectionEngine;
+use vigil::config::Config;
 use vigil::error::StoreResult;
 use vigil::model::{Alert, Ticket};
 use vigil::ports::{AggregateWrite, AlertCandidate, AlertStore, Page, PageRequest, Ports, RecordOutcome, TicketFilter};
 use vigil_local::host::{Host, MappingSettings};
+use vigil_tests::scenario::{self, brute_force_then_success, call, get, request, start};
 
 const SECRET: &str = "tickets-api-test-secret-0123456789abcdef";
 
-fn start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap()
-}
-
 fn token_for(tenant: &str, role: Role, sub: &str) -> String {
-    let claims = Claims {
-        sub: sub.into(),
-        tenant: tenant.into(),
-        role,
-        exp: (Utc::now().timestamp() + 3600) as u64,
-        iss: None,
-        aud: None,
-    };
-    mint_hs256(SECRET, &claims).expect("mint")
+    scenario::token(SECRET, tenant, role, sub)
 }
 
 fn token(tenant: &str, role: Role) -> String {
     token_for(tenant, role, role.as_str())
 }
 
-fn request(method: Method, path: &str, token: Option<&str>, body: impl Into<Bytes>) -> HttpRequest {
-    let mut b = http::Request::builder().method(method).uri(path).header("content-type", "application/json");
-    if let Some(t) = token {
-        b = b.header("authorization", format!("Bearer {t}"));
-    }
-    b.body(body.into()).expect("request")
-}
-
-async fn call(host: &Host, req: HttpRequest) -> (StatusCode, Value) {
-    let resp = host.handle_http(req).await;
-    let status = resp.status();
-    let body: Value = serde_json::from_slice(resp.body()).expect("every answer is JSON");
-    (status, body)
-}
-
-async fn get(host: &Host, path: &str, token: &str) -> (StatusCode, Value) {
-    call(host, request(Method::GET, path, Some(token), "")).await
-}
-
 async fn post(host: &Host, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-    call(host, request(Method::POST, path, Some(token), body.to_string())).await
+    call(host, request(Method::POST, path, Some(token), "application/json", body.to_string())).await
 }
 
 fn host_for(ports: Ports) -> (Arc<Host>, ManualClock) {
-    let clock = ManualClock::new(start());
-    let auth = Arc::new(Authenticator::from_config(&AuthConfig { secret: Some(SECRET.into()), ..Default::default() }).expect("auth"));
-    let host = Host::new(ports, &Config::default(), auth, Arc::new(DetectionEngine::builtin()), Arc::new(clock.clone()) as Arc<dyn Clock>);
-    (host, clock)
-}
-
-/// Twenty failures from 203.0.113.7 within 20 seconds, then a success from it.
-fn brute_force_then_success() -> String {
-    let mut lines: Vec<String> = (0..20)
-        .map(|i| format!("<38>Mar 10 11:59:{i:02} web-1 sshd[{}]: Failed password for root from 203.0.113.7 port {} ssh2", 1000 + i, 40000 + i))
-        .collect();
-    lines.push("<38>Mar 10 11:59:30 web-1 sshd[2000]: Accepted password for root from 203.0.113.7 port 40100 ssh2".into());
-    lines.join("\n")
+    scenario::host_at(ports, &Config::default(), SECRET, start())
 }
 
 /// Sends the scenario as tenant `acme`, runs the pipeline, and returns acme's tickets by rule:
 /// (`ssh_brute_force` (high), `success_after_failures` (critical)).
 async fn open_tickets(host: &Host) -> (Value, Value) {
     let sender = token("acme", Role::Sender);
-    let req = http::Request::builder()
-        .method(Method::POST)
-        .uri("/v1/syslog")
-        .header("authorization", format!("Bearer {sender}"))
-        .header("content-type", "text/plain")
-        .body(Bytes::from(brute_force_then_success()))
-        .expect("request");
+    let req = request(Method::POST, "/v1/syslog", Some(&sender), "text/plain", brute_force_then_success());
     let (status, body) = call(host, req).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     host.drain(MappingSettings { wait: std::time::Duration::ZERO, ..MappingSettings::default() }).await.expect("drain");
@@ -193,7 +142,7 @@ async fn walk_every_transition(ports: Ports) {
     assert_eq!((status, e["detail"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("disposition")), "{e}");
     let (status, e) = post(&host, &path("close"), &bob, json!({"disposition": "benign", "note": 7})).await;
     assert_eq!((status, e["detail"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("note")), "{e}");
-    let (status, e) = call(&host, request(Method::POST, &path("close"), Some(&bob), "{\"disposition\":")).await;
+    let (status, e) = call(&host, request(Method::POST, &path("close"), Some(&bob), "application/json", "{\"disposition\":")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
     let (status, e) = post(&host, &path("close"), &bob, json!(["true_positive"])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
@@ -237,15 +186,15 @@ async fn walk_every_transition(ports: Ports) {
     // If-Match: a stale version is a 412 and changes nothing; the current one goes through.
     let version = t["version"].as_u64().expect("version");
     let close = json!({"disposition": "duplicate"}).to_string();
-    let mut stale = request(Method::POST, &path("close"), Some(&bob), close.clone());
+    let mut stale = request(Method::POST, &path("close"), Some(&bob), "application/json", close.clone());
     stale.headers_mut().insert("if-match", format!("\"{}\"", version - 1).parse().expect("header"));
     let (status, e) = call(&host, stale).await;
     assert_eq!(status, StatusCode::PRECONDITION_FAILED, "{e}");
     assert_eq!(e["detail"], json!({"status": "in_progress", "escalated": true, "version": version}));
-    let mut bad = request(Method::POST, &path("close"), Some(&bob), close.clone());
+    let mut bad = request(Method::POST, &path("close"), Some(&bob), "application/json", close.clone());
     bad.headers_mut().insert("if-match", "soon".parse().expect("header"));
     assert_eq!(call(&host, bad).await.0, StatusCode::BAD_REQUEST);
-    let mut current = request(Method::POST, &path("close"), Some(&bob), close);
+    let mut current = request(Method::POST, &path("close"), Some(&bob), "application/json", close);
     current.headers_mut().insert("if-match", version.to_string().parse().expect("header"));
     let resp = host.handle_http(current).await;
     assert_eq!(resp.status(), StatusCode::OK);
@@ -367,9 +316,9 @@ async fn roles_and_tenants(ports: Ports) {
     let admin = token("acme", Role::Admin);
 
     for path in &reads {
-        let (status, e) = call(&host, request(Method::GET, path, None, "")).await;
+        let (status, e) = call(&host, request(Method::GET, path, None, "application/json", "")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "GET {path} without a token: {e}");
-        let (status, e) = call(&host, request(Method::GET, path, Some("not-a-jwt"), "")).await;
+        let (status, e) = call(&host, request(Method::GET, path, Some("not-a-jwt"), "application/json", "")).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "GET {path} with a bad token: {e}");
         let (status, e) = get(&host, path, &sender).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "GET {path} as sender: {e}");
@@ -402,7 +351,7 @@ async fn roles_and_tenants(ports: Ports) {
 
     for (action, body) in &actions {
         let path = format!("/v1/tickets/{ticket}/{action}");
-        let (status, e) = call(&host, request(Method::POST, &path, None, body.to_string())).await;
+        let (status, e) = call(&host, request(Method::POST, &path, None, "application/json", body.to_string())).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "POST {path} without a token: {e}");
         for (who, t) in [("sender", &sender), ("viewer", &viewer)] {
             let (status, e) = post(&host, &path, t, body.clone()).await;

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::Error;
 use vigil::adapters::aws::AwsBackend;
 use vigil::analytics::{AnalyticsHandler, AnalyticsPorts};
 use vigil::auth::Authenticator;
 use vigil::clock::SystemClock;
 use vigil::config::Config;
-use vigil::lambda::{http_request, http_response};
+use vigil::lambda::serve_http;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -19,9 +19,9 @@ async fn main() -> Result<(), Error> {
     let backend = AwsBackend::connect(&aws_config::load_from_env().await, &config).await?;
     let ports = AnalyticsPorts::from_ports(&backend.ports());
     let handler = Arc::new(AnalyticsHandler::new(ports, auth, Arc::new(SystemClock), config.analytics.clone()));
-    run(service_fn(move |req: Request| {
+    serve_http(move |req| {
         let handler = handler.clone();
-        async move { Ok::<_, Error>(http_response(handler.handle(http_request(req)).await)) }
-    }))
+        async move { handler.handle(req).await }
+    })
     .await
 }

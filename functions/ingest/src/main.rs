@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use lambda_http::{run, service_fn, Error, Request};
+use lambda_http::Error;
 use vigil::adapters::aws::AwsBackend;
 use vigil::auth::Authenticator;
 use vigil::clock::SystemClock;
 use vigil::config::Config;
 use vigil::ingest::IngestHandler;
-use vigil::lambda::{http_request, http_response};
+use vigil::lambda::serve_http;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -17,9 +17,9 @@ async fn main() -> Result<(), Error> {
     let auth = Arc::new(Authenticator::from_config(&config.auth)?);
     let backend = AwsBackend::connect(&aws_config::load_from_env().await, &config).await?;
     let handler = Arc::new(IngestHandler::new(backend.ports().events_queue, auth, config.limits.clone(), Arc::new(SystemClock)));
-    run(service_fn(move |req: Request| {
+    serve_http(move |req| {
         let handler = handler.clone();
-        async move { Ok::<_, Error>(http_response(handler.handle(http_request(req)).await)) }
-    }))
+        async move { handler.handle(req).await }
+    })
     .await
 }
