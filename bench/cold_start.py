@@ -31,6 +31,7 @@ EVENTS = {
     "vigil-score": {"Records": []},
     "vigil-alert": {"Records": []},
 }
+EVENTS["vigil-tickets"] = EVENTS["vigil-analytics"] = EVENTS["vigil-ingest"]
 DEFAULT_EVENT = {"Records": []}
 
 
