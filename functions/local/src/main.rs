@@ -14,6 +14,7 @@ use vigil_local::host::{Host, MappingSettings};
 use vigil_local::send::{send_files, Format, SendOptions};
 use vigil_local::serve::{open_ports, run, Backend};
 use vigil_local::token;
+use vigil_local::{eval, rules_cmd, simulate};
 
 #[derive(Parser)]
 #[command(name = "vigil", version, about = "Vigil SOC pipeline: ingest → score → alert, locally or on AWS")]
@@ -73,6 +74,61 @@ enum Command {
     },
     /// Create the DynamoDB tables and SQS queues at AWS_ENDPOINT_URL (e.g. LocalStack).
     Bootstrap,
+    /// Generate a labelled benchmark: auth.log, access.log, events.ndjson and their ground truth, truth.json.
+    Simulate {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Directory to write the files into (created if needed).
+        #[arg(long)]
+        out: PathBuf,
+        /// Benign volume and attacks per kind (3 at scale 1) multiply by this.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Days with attacks, after one benign day.
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+        #[arg(long, value_enum, default_value = "mixed")]
+        scenario: simulate::Scenario,
+    },
+    /// Replay a data set through the real pipeline (embedded backend, clock from the data) and score the
+    /// alerts against its ground truth: per-rule precision, recall, F1, false alarms, detection delay.
+    Eval {
+        /// A directory written by `vigil simulate`.
+        dir: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Seconds of event time replayed per step (per ingest request and queue drain).
+        #[arg(long, default_value_t = 60)]
+        step: u64,
+        /// Deliver every line up to this many minutes late, in shuffled order.
+        #[arg(long, default_value_t = 0)]
+        shuffle_minutes: u64,
+        /// A rules file layered over the built-in rules (default: VIGIL_RULES_FILE).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Keep the database here (default: a temporary directory, removed afterwards).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Exit with status 1 if a rule's precision is below this.
+        #[arg(long)]
+        min_precision: Option<f64>,
+        /// Exit with status 1 if a rule's recall is below this.
+        #[arg(long)]
+        min_recall: Option<f64>,
+    },
+    /// Rule files.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Run the [[rule.test]] entries of the built-in rules and of FILE (layered over them as
+    /// VIGIL_RULES_FILE is) through the real engine; exit 1 if any fails.
+    Test { file: Option<PathBuf> },
 }
 
 #[tokio::main]
@@ -110,6 +166,56 @@ async fn main() -> anyhow::Result<()> {
             let opts = SendOptions { url, token, format, chunk_lines: chunk_lines.max(1), chunk_bytes: 4 * 1024 * 1024, quiet };
             let totals = send_files(&files, &opts).await?;
             println!("{} accepted, {} rejected in {} requests", totals.accepted, totals.rejected, totals.requests);
+            Ok(())
+        }
+        Command::Simulate { seed, out, scale, days, scenario } => {
+            let opts = simulate::SimOptions { seed, scale, days, scenario };
+            let truth = simulate::simulate(&opts, &out)?;
+            println!(
+                "{}: {} events ({} benign, {} attack), {} attacks, {} – {}",
+                out.display(),
+                truth.events.total,
+                truth.events.benign,
+                truth.events.attack,
+                truth.attacks.len(),
+                truth.start,
+                truth.end
+            );
+            Ok(())
+        }
+        Command::Eval { dir, json, step, shuffle_minutes, rules, data_dir, min_precision, min_recall } => {
+            let mut config = config;
+            if rules.is_some() {
+                config.rules_path = rules;
+            }
+            let engine = Arc::new(vigil::score::load_engine(&config).map_err(anyhow::Error::msg)?);
+            let opts = eval::EvalOptions {
+                step: Duration::from_secs(step.max(1)),
+                shuffle_minutes,
+                data_dir,
+                ..eval::EvalOptions::new(dir)
+            };
+            let report = eval::run(&opts, engine).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", eval::render(&report));
+            }
+            let short = eval::shortfalls(&report.scores, min_precision.unwrap_or(0.0), min_recall.unwrap_or(0.0));
+            if !short.is_empty() {
+                for s in &short {
+                    eprintln!("vigil eval: {s}");
+                }
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Rules { command: RulesCommand::Test { file } } => {
+            let (out, ok) = rules_cmd::rules_test(file.as_deref()).await?;
+            print!("{out}");
+            if !ok {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Bootstrap => {

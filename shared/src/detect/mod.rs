@@ -1,30 +1,46 @@
 //! The detection engine: rules loaded from TOML (the built-in set ships as `rules/builtin.toml`), evaluated
-//! over batches of normalised events with windowed state kept behind the [`WindowStore`] port.
+//! over batches of normalised events with windowed state kept behind the [`WindowStore`] port. Rules carry
+//! their own tests (`[[rule.test]]`, run by [`ruletest`]).
 //!
 //! # Semantics
 //! * **State.** Each stateful rule keeps, per `(tenant, rule, entity)`, a set of [`WindowEntry`]s under the key
 //!   `{tenant}#{rule_id}#{entity}` (for example `acme#ssh_brute_force#src_ip=203.0.113.7`). The tag of an
-//!   entry is empty for `threshold`, the counted value for `distinct`, and `failure`/`success` for `sequence`.
-//!   All keys of one [`DetectionEngine::evaluate`] call go to the store in a single `merge`; merging is a set
-//!   union, so a retried batch changes nothing, and arrival order across calls does not change the state.
+//!   entry is empty for `threshold` (`reset` for its reset events), the counted value for `distinct`, the
+//!   value for `first_seen`, the signal's name for `risk` (an event matching several signals adds one entry
+//!   per signal), and `failure`/`success` for `sequence`. All keys of one [`DetectionEngine::evaluate`] call go
+//!   to the store in a single `merge`; merging is a set union, so a retried batch changes nothing, and arrival
+//!   order across calls does not change the state.
 //! * **Windows** are closed intervals of event time: an event exactly `W` after the first is inside, one
-//!   `W + 1 ms` after is not. A sequence looks at `[success − W, success]`.
+//!   `W + 1 ms` after is not. A sequence looks at `[success − W, success]`. A `threshold` rule with `reset`
+//!   or `burst` cuts a window short at the first reset after its start, and before the first point at or after
+//!   its start where the burst rate is reached; both cuts are functions of event times alone.
 //! * **Firing.** A rule fires for a key when a window satisfying its condition holds at least one entry of
-//!   this call. Of those windows the one with the highest metric (events, distinct values or failures), then
-//!   the most members, then the earliest, is the detection's: at most one detection per key per call, with an
-//!   id hashed from tenant, rule, entity and the window's first and last event ids, so a retry reproduces it.
+//!   this call. Of those windows the one with the highest metric (events, distinct values, failures or risk
+//!   score), then the most members, then the earliest, is the detection's: at most one detection per key per
+//!   call, with an id hashed from tenant, rule, entity and the window's first and last event ids, so a retry
+//!   reproduces it. `first_seen` instead gives one detection per value whose earliest sighting is in this
+//!   call, the entity extended with the value (`user=root,src_ip=198.51.100.7`) and the id hashed from that
+//!   first sighting alone.
+//! * **Order.** Counting conditions are monotone, so the same entries give the same detections whatever order
+//!   and batches they arrive in. Two conditions are not: a `reset` (or a `burst`) that arrives after the run it
+//!   cuts has already fired does not retract that detection, and a `first_seen` value is judged against what
+//!   the key holds when its earliest sighting arrives (history arriving later does not un-fire it). Both
+//!   matter only for events delivered out of order across the cut, or a `learning` period late.
 //! * **Bounded state.** A call evaluates everything the key holds plus its new entries, then prunes from the
-//!   store the entries older than `newest − 2W` and keeps at most [`MAX_ENTRIES_PER_KEY`] (the oldest go; a
-//!   call never merges more new entries than that into one key). So a batch spanning hours is evaluated whole,
-//!   while an event arriving in a later call more than `W` behind the newest entry of its key is evaluated
-//!   without the context already pruned. The merge's `expires_at` is `max(newest event, now) + 2 × the longest
-//!   window`, so the state of replayed old logs lives while they flow.
+//!   store the entries older than `newest − 2W`, where `newest` is the newest entry the call brings for the
+//!   key, and keeps at most [`MAX_ENTRIES_PER_KEY`] (the oldest go; a call never merges more new entries than
+//!   that into one key). So a batch spanning hours is evaluated whole, and a replay of old events finds the
+//!   context they had the first time (so the same windows and detection ids); an event arriving after calls
+//!   with events more than `2W` newer than it is evaluated without the entries those calls pruned. `first_seen` keys forget values not seen for `W` (before evaluating)
+//!   and keep only the first and last sighting of each value. The merge's `expires_at` is
+//!   `max(newest event, now) + 2 × the longest window`, so the state of replayed old logs lives while they flow.
 //! * **Scoring.** Every event gets a base score from its own signals (`[scoring]`: severity, failure,
 //!   privileged user) plus the `score` of each rule that fired in a window holding it, capped at 100; its risk
 //!   band, reasons, rule ids and ATT&CK techniques follow. A detection's score is the highest score among this
 //!   call's events in its window.
 
 mod rules;
+pub mod ruletest;
 mod window;
 
 #[cfg(test)]
@@ -40,12 +56,12 @@ use crate::model::{Detection, Event, Outcome, Risk, Severity, Timestamp};
 use crate::ports::{WindowEntry, WindowStore, WindowUpdate};
 
 pub use rules::{
-    format_duration, parse_duration, Field, GroupKey, Matcher, Rule, RuleError, RuleKind, Scoring, SeverityPolicy,
-    DEFAULT_SUPPRESSION, MAX_ENTRIES_PER_KEY, MAX_WINDOW,
+    format_duration, parse_duration, Burst, Field, GroupKey, Matcher, Rule, RuleError, RuleKind, Scoring,
+    SeverityPolicy, Signal, DEFAULT_SUPPRESSION, MAX_ENTRIES_PER_KEY, MAX_WINDOW,
 };
 
 use rules::{build_rule, build_scoring, parse_file, render, Entity};
-use window::{analyse, Analysis, Hit, TAG_FAILURE, TAG_SUCCESS};
+use window::{analyse, risk_score, Analysis, Hit, TAG_FAILURE, TAG_RESET, TAG_SUCCESS};
 
 /// The shipped rules.
 pub const BUILTIN_RULES: &str = include_str!("../../rules/builtin.toml");
@@ -154,35 +170,52 @@ impl DetectionEngine {
         let mut passthrough: BTreeMap<String, Pending> = BTreeMap::new();
         for (ri, rule) in self.rules.iter().enumerate().filter(|(_, r)| r.enabled) {
             for (ei, event) in events.iter().enumerate() {
-                if !rule.conditions.matches(event) {
+                if !rule.applies(event) {
                     continue;
                 }
-                let tag = match &rule.kind {
-                    RuleKind::Threshold { .. } | RuleKind::Passthrough => String::new(),
-                    RuleKind::Distinct { field, .. } => match field.value(event) {
-                        Some(v) => v,
+                let tags: Vec<String> = match &rule.kind {
+                    RuleKind::Passthrough => vec![String::new()],
+                    RuleKind::Threshold { reset, .. } => {
+                        if reset.as_ref().is_some_and(|r| r.matches(event)) {
+                            vec![TAG_RESET.to_string()]
+                        } else {
+                            vec![String::new()]
+                        }
+                    }
+                    RuleKind::Distinct { field, .. } | RuleKind::FirstSeen { field, .. } => match field.value(event) {
+                        Some(v) => vec![v],
                         None => continue,
                     },
                     RuleKind::Sequence { failure, success, .. } => {
                         if failure.matches(event) {
-                            TAG_FAILURE.to_string()
+                            vec![TAG_FAILURE.to_string()]
                         } else if success.matches(event) {
-                            TAG_SUCCESS.to_string()
+                            vec![TAG_SUCCESS.to_string()]
                         } else {
                             continue;
                         }
                     }
+                    RuleKind::Risk { signals, .. } => {
+                        signals.iter().filter(|s| s.matcher.matches(event)).map(|s| s.name.clone()).collect()
+                    }
                 };
+                if tags.is_empty() {
+                    continue;
+                }
                 let Some(entity) = rule.entity(event) else { continue };
                 let key = format!("{}#{}#{}", event.tenant, rule.id, entity.key);
-                let entry = WindowEntry { at_ms: event.timestamp.timestamp_millis(), event_id: event.id.clone(), tag };
                 let map = if rule.kind == RuleKind::Passthrough { &mut passthrough } else { &mut stateful };
-                map.entry(key)
-                    .or_insert_with(|| Pending { rule: ri, tenant: event.tenant.clone(), entity, new: BTreeMap::new() })
-                    .new
-                    .entry(entry)
-                    .or_default()
-                    .push(ei);
+                let pending = map.entry(key).or_insert_with(|| Pending {
+                    rule: ri,
+                    tenant: event.tenant.clone(),
+                    entity,
+                    new: BTreeMap::new(),
+                });
+                for tag in tags {
+                    let entry =
+                        WindowEntry { at_ms: event.timestamp.timestamp_millis(), event_id: event.id.clone(), tag };
+                    pending.new.entry(entry).or_default().push(ei);
+                }
             }
         }
 
@@ -221,13 +254,14 @@ impl DetectionEngine {
             entries.sort();
             entries.dedup();
             // What the key holds now, minus the stale and anything over the cap.
-            if let Some(newest) = entries.last().map(|e| e.at_ms) {
-                let cutoff = newest.saturating_sub(w.saturating_mul(2));
-                let stale = entries.partition_point(|e| e.at_ms < cutoff);
-                let over = (entries.len() - stale).saturating_sub(MAX_ENTRIES_PER_KEY);
-                if stale + over > 0 {
-                    removals.push(WindowUpdate { key, entries: entries[..stale + over].to_vec() });
-                }
+            let reference = pending.new.keys().map(|e| e.at_ms).max().unwrap_or(i64::MIN);
+            let removed = Self::prunable(&rule.kind, w, &entries, reference);
+            if !removed.is_empty() {
+                removals.push(WindowUpdate { key, entries: removed });
+            }
+            // A first-seen value not sighted within the window is forgotten, for this evaluation too.
+            if let (RuleKind::FirstSeen { .. }, Some(newest)) = (&rule.kind, entries.last().map(|e| e.at_ms)) {
+                entries.retain(|e| e.at_ms >= newest.saturating_sub(w));
             }
             // Evaluate everything known, including new entries the cap kept out of the store.
             if pending.new.len() > MAX_ENTRIES_PER_KEY {
@@ -277,10 +311,48 @@ impl DetectionEngine {
         // 6. One detection per firing key.
         let mut detections = Vec::new();
         for ev in &evaluated {
-            let Some(hit) = &ev.analysis.best else { continue };
-            detections.push(self.detection(ev, hit, events, now));
+            for hit in &ev.analysis.fired {
+                detections.push(self.detection(ev, hit, events, now));
+            }
         }
         Ok(detections)
+    }
+
+    /// The entries of one key (sorted, deduplicated) that the store no longer needs: those older than twice
+    /// the window before `reference`, the newest entry this call brings (for `first_seen`: older than the
+    /// window, i.e. values not seen for that long are forgotten, and of each value only its first and last
+    /// sighting are kept), then the oldest of what remains beyond [`MAX_ENTRIES_PER_KEY`]. Pruning relative to
+    /// the call's own events, not to the newest the key holds, means a call replaying old events keeps the
+    /// context they had the first time, so a replay finds the same windows (and detection ids) again.
+    fn prunable(kind: &RuleKind, w: i64, entries: &[WindowEntry], reference: i64) -> Vec<WindowEntry> {
+        if entries.is_empty() {
+            return Vec::new();
+        }
+        let first_seen = matches!(kind, RuleKind::FirstSeen { .. });
+        let horizon = if first_seen { w } else { w.saturating_mul(2) };
+        let cutoff = reference.saturating_sub(horizon);
+        let stale = entries.partition_point(|e| e.at_ms < cutoff);
+        let mut removed: Vec<WindowEntry> = entries[..stale].to_vec();
+        let mut kept: Vec<&WindowEntry> = entries[stale..].iter().collect();
+        if first_seen {
+            let mut span: HashMap<&str, (usize, usize)> = HashMap::new();
+            for (k, e) in kept.iter().enumerate() {
+                span.entry(e.tag.as_str()).or_insert((k, k)).1 = k;
+            }
+            let mut ends = Vec::with_capacity(kept.len());
+            for (k, e) in kept.iter().copied().enumerate() {
+                let (first, last) = span[e.tag.as_str()];
+                if k == first || k == last {
+                    ends.push(e);
+                } else {
+                    removed.push(e.clone());
+                }
+            }
+            kept = ends;
+        }
+        let over = kept.len().saturating_sub(MAX_ENTRIES_PER_KEY);
+        removed.extend(kept[..over].iter().map(|e| (*e).clone()));
+        removed
     }
 
     fn score_event(&self, event: &mut Event, flagged: &[(usize, String)]) {
@@ -356,21 +428,71 @@ impl DetectionEngine {
             "last_seen" => timestamp(last).to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             "window" => rule.window().map(format_duration).unwrap_or_default(),
             "threshold" => rule.threshold().map(|t| t.to_string()).unwrap_or_default(),
-            "distinct" | "failures" => hit.metric.to_string(),
-            "distinct_field" => match &rule.kind {
-                RuleKind::Distinct { field, .. } => field.to_string(),
+            "distinct" | "failures" | "score" => hit.metric.to_string(),
+            "distinct_field" | "field" => match &rule.kind {
+                RuleKind::Distinct { field, .. } | RuleKind::FirstSeen { field, .. } => field.to_string(),
+                _ => String::new(),
+            },
+            "value" => ev.entries[hit.anchor].tag.clone(),
+            "known" => {
+                let value = ev.entries[hit.anchor].tag.as_str();
+                // Values sighted before this one's first sighting.
+                let mut known: Vec<&str> =
+                    ev.entries[..hit.anchor].iter().map(|e| e.tag.as_str()).filter(|t| *t != value).collect();
+                known.sort_unstable();
+                known.dedup();
+                known.len().to_string()
+            }
+            "learning" => match &rule.kind {
+                RuleKind::FirstSeen { learning, .. } => format_duration(*learning),
+                _ => String::new(),
+            },
+            "signals" => match &rule.kind {
+                RuleKind::Risk { signals, .. } => Self::signal_breakdown(signals, ev, hit),
                 _ => String::new(),
             },
             other => format!("{{{other}}}"),
         })
     }
 
+    /// `failed login ×6 (+30), refused web request ×10 (+30)`: each signal present in the window with its
+    /// count and capped contribution, largest first.
+    fn signal_breakdown(signals: &[Signal], ev: &Evaluated, hit: &Hit) -> String {
+        let mut counts = vec![0u64; signals.len()];
+        for k in hit.members(&ev.entries) {
+            if let Some(s) = signals.iter().position(|s| s.name == ev.entries[k].tag) {
+                counts[s] += 1;
+            }
+        }
+        let mut parts: Vec<(u64, &str, u64)> = signals
+            .iter()
+            .zip(&counts)
+            .filter(|(_, &c)| c > 0)
+            .map(|(s, &c)| (risk_score(std::slice::from_ref(s), &[c]).0, s.name.as_str(), c))
+            .collect();
+        parts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+        parts.iter().map(|(points, name, c)| format!("{name} ×{c} (+{points})")).collect::<Vec<_>>().join(", ")
+    }
+
     fn detection(&self, ev: &Evaluated, hit: &Hit, events: &[Event], now: Timestamp) -> Detection {
         let rule = &self.rules[ev.pending.rule];
         let members: Vec<&WindowEntry> = hit.members(&ev.entries).map(|k| &ev.entries[k]).collect();
         let (first, last) = (members[0], members[members.len() - 1]);
-        let entity = &ev.pending.entity.key;
-        let id = detection_id(&ev.pending.tenant, &rule.id, entity, &first.event_id, &last.event_id);
+        let (entity, id) = match &rule.kind {
+            // One detection per new value, identified by the value's first sighting alone, so whichever call
+            // (and however many later sightings) it comes with, the id is the same.
+            RuleKind::FirstSeen { field, .. } => {
+                let entity = format!("{},{}={}", ev.pending.entity.key, field, ev.entries[hit.anchor].tag);
+                let id = detection_id(&ev.pending.tenant, &rule.id, &entity, &first.event_id, &first.event_id);
+                (entity, id)
+            }
+            _ => {
+                let entity = ev.pending.entity.key.clone();
+                let id = detection_id(&ev.pending.tenant, &rule.id, &entity, &first.event_id, &last.event_id);
+                (entity, id)
+            }
+        };
+        let entity = &entity;
 
         let mut ids: Vec<&str> = Vec::with_capacity(members.len());
         for m in &members {

@@ -124,7 +124,8 @@ pub(crate) struct Entity {
 }
 
 /// Conditions on an event's normalised fields; all given must hold, a list means any of its values.
-/// String comparisons ignore case.
+/// String comparisons ignore case; `*` at the end or the start of a value matches by prefix (`"4*"`), suffix
+/// (`"*.php"`) or both (`"*admin*"`).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Matcher {
     /// `(field, accepted values in lower case)`.
@@ -140,8 +141,30 @@ impl Matcher {
             && self.severity.as_ref().is_none_or(|s| s.contains(&event.severity))
             && self.min_severity.is_none_or(|min| event.severity >= min)
             && self.fields.iter().all(|(field, accepted)| {
-                field.value(event).is_some_and(|v| accepted.iter().any(|a| a.eq_ignore_ascii_case(&v)))
+                field.value(event).is_some_and(|v| accepted.iter().any(|a| value_matches(a, &v)))
             })
+    }
+
+    /// A matcher with no condition at all (matches every event).
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.outcome.is_none() && self.severity.is_none() && self.min_severity.is_none()
+    }
+}
+
+/// `accepted` (lower case, from a rule) against an event's value, ignoring case: exact; a prefix when it ends
+/// in `*` (`4*`); a suffix when it starts with `*` (`*.php`); a substring when it does both (`*admin*`); `*`
+/// alone: any value.
+fn value_matches(accepted: &str, value: &str) -> bool {
+    match (accepted.strip_prefix('*'), accepted.strip_suffix('*')) {
+        _ if accepted == "*" => true,
+        (Some(rest), Some(_)) => value.to_ascii_lowercase().contains(&rest[..rest.len() - 1]),
+        (Some(suffix), None) => value
+            .len()
+            .checked_sub(suffix.len())
+            .and_then(|from| value.get(from..))
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix)),
+        (None, Some(prefix)) => value.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix)),
+        (None, None) => accepted.eq_ignore_ascii_case(value),
     }
 }
 
@@ -153,15 +176,44 @@ pub enum SeverityPolicy {
     Event,
 }
 
+/// Where a `threshold` rule's run stops because the events came too fast (`[rule.burst]`): a point where
+/// `threshold` counted events fall within `window` ends the run just before it. A slow rule uses it to leave
+/// fast attacks to the fast rule.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Burst {
+    pub window: Duration,
+    pub threshold: u64,
+}
+
+/// One weighted signal of a `risk` rule (`[[rule.signal]]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signal {
+    /// Names the signal in reasons and tags its window entries (unique within the rule).
+    pub name: String,
+    /// Added per matching event ...
+    pub score: u64,
+    /// ... up to this much per window.
+    pub cap: u64,
+    pub matcher: Matcher,
+}
+
 /// What a rule looks for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RuleKind {
-    /// At least `threshold` matching events within `window`.
-    Threshold { window: Duration, threshold: u64 },
+    /// At least `threshold` matching events within `window`. With `reset`, events matching it are not counted
+    /// and end the run (a reset in the same millisecond as a counted event is taken to come before it); with
+    /// `burst`, the run also ends where the events come faster than the burst rate.
+    Threshold { window: Duration, threshold: u64, reset: Option<Matcher>, burst: Option<Burst> },
     /// At least `threshold` distinct values of `field` within `window`.
     Distinct { window: Duration, threshold: u64, field: Field },
     /// A `success` event with at least `threshold` `failure` events in the `window` before it (inclusive).
     Sequence { window: Duration, threshold: u64, failure: Matcher, success: Matcher },
+    /// A value of `field` never seen before for the entity, once the entity has been known for `learning`.
+    /// Known values are remembered for `window` after they were last seen.
+    FirstSeen { window: Duration, learning: Duration, field: Field },
+    /// The summed, capped scores of `signals` within `window` reach `threshold`, from at least `min_signals`
+    /// different signals.
+    Risk { window: Duration, threshold: u64, min_signals: u64, signals: Vec<Signal> },
     /// Every matching event, at once, without state.
     Passthrough,
 }
@@ -172,6 +224,8 @@ impl RuleKind {
             RuleKind::Threshold { .. } => "threshold",
             RuleKind::Distinct { .. } => "distinct",
             RuleKind::Sequence { .. } => "sequence",
+            RuleKind::FirstSeen { .. } => "first_seen",
+            RuleKind::Risk { .. } => "risk",
             RuleKind::Passthrough => "passthrough",
         }
     }
@@ -180,7 +234,9 @@ impl RuleKind {
         match self {
             RuleKind::Threshold { window, .. }
             | RuleKind::Distinct { window, .. }
-            | RuleKind::Sequence { window, .. } => Some(*window),
+            | RuleKind::Sequence { window, .. }
+            | RuleKind::FirstSeen { window, .. }
+            | RuleKind::Risk { window, .. } => Some(*window),
             RuleKind::Passthrough => None,
         }
     }
@@ -189,8 +245,9 @@ impl RuleKind {
         match self {
             RuleKind::Threshold { threshold, .. }
             | RuleKind::Distinct { threshold, .. }
-            | RuleKind::Sequence { threshold, .. } => Some(*threshold),
-            RuleKind::Passthrough => None,
+            | RuleKind::Sequence { threshold, .. }
+            | RuleKind::Risk { threshold, .. } => Some(*threshold),
+            RuleKind::FirstSeen { .. } | RuleKind::Passthrough => None,
         }
     }
 }
@@ -205,6 +262,8 @@ pub struct Rule {
     pub kind: RuleKind,
     /// The `match` table: which events the rule considers at all.
     pub conditions: Matcher,
+    /// The `except` table: events matching all of it are skipped even when `conditions` hold.
+    pub except: Option<Matcher>,
     /// Parts of the entity; an event lacking any part is skipped by the rule.
     pub group_by: Vec<GroupKey>,
     pub suppression: Duration,
@@ -217,6 +276,8 @@ pub struct Rule {
     pub runbook: Option<String>,
     /// The file the rule (or its last override) came from.
     pub origin: String,
+    /// The rule's own tests (`[[rule.test]]`), run by `vigil rules test` and the test suite.
+    pub tests: Vec<super::ruletest::RuleTest>,
     /// The definition as written, so an override can patch single fields.
     pub(crate) table: Table,
 }
@@ -228,6 +289,11 @@ impl Rule {
 
     pub fn threshold(&self) -> Option<u64> {
         self.kind.threshold()
+    }
+
+    /// Whether the rule considers `event` at all: its `match` holds and its `except` does not.
+    pub fn applies(&self, event: &Event) -> bool {
+        self.conditions.matches(event) && !self.except.as_ref().is_some_and(|x| x.matches(event))
     }
 
     /// The event's entity under this rule, or `None` when it lacks a group-by field.
@@ -349,23 +415,23 @@ fn valid_id(id: &str) -> bool {
 }
 
 /// Reads typed fields out of one table, reporting problems against the rule and a field prefix.
-struct Reader<'a> {
-    table: &'a Table,
-    origin: &'a str,
-    rule: Option<&'a str>,
-    prefix: &'a str,
+pub(crate) struct Reader<'a> {
+    pub table: &'a Table,
+    pub origin: &'a str,
+    pub rule: Option<&'a str>,
+    pub prefix: &'a str,
 }
 
 impl<'a> Reader<'a> {
-    fn field(&self, name: &str) -> String {
+    pub(crate) fn field(&self, name: &str) -> String {
         format!("{}{}", self.prefix, name)
     }
 
-    fn fail(&self, name: &str, problem: impl Into<String>) -> RuleError {
+    pub(crate) fn fail(&self, name: &str, problem: impl Into<String>) -> RuleError {
         err(self.origin, self.rule, self.field(name), problem)
     }
 
-    fn check_known(&self, known: &[&str]) -> Result<(), RuleError> {
+    pub(crate) fn check_known(&self, known: &[&str]) -> Result<(), RuleError> {
         for key in self.table.keys() {
             if !known.contains(&key.as_str()) {
                 return Err(self.fail(key, format!("unknown field (expected one of: {})", known.join(", "))));
@@ -374,15 +440,15 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn has(&self, name: &str) -> bool {
+    pub(crate) fn has(&self, name: &str) -> bool {
         self.table.contains_key(name)
     }
 
-    fn wrong_type(&self, name: &str, expected: &str, found: &Value) -> RuleError {
+    pub(crate) fn wrong_type(&self, name: &str, expected: &str, found: &Value) -> RuleError {
         self.fail(name, format!("expected {expected}, found {}", found.type_str()))
     }
 
-    fn string(&self, name: &str) -> Result<Option<String>, RuleError> {
+    pub(crate) fn string(&self, name: &str) -> Result<Option<String>, RuleError> {
         match self.table.get(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -390,12 +456,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn required_string(&self, name: &str) -> Result<String, RuleError> {
+    pub(crate) fn required_string(&self, name: &str) -> Result<String, RuleError> {
         self.string(name)?.ok_or_else(|| self.fail(name, "missing"))
     }
 
     /// A string or a non-empty array of strings.
-    fn strings(&self, name: &str) -> Result<Option<Vec<String>>, RuleError> {
+    pub(crate) fn strings(&self, name: &str) -> Result<Option<Vec<String>>, RuleError> {
         match self.list(name)? {
             Some(v) if v.is_empty() => Err(self.fail(name, "must not be empty")),
             other => Ok(other),
@@ -403,7 +469,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A string or an array of strings, possibly empty.
-    fn list(&self, name: &str) -> Result<Option<Vec<String>>, RuleError> {
+    pub(crate) fn list(&self, name: &str) -> Result<Option<Vec<String>>, RuleError> {
         match self.table.get(name) {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(vec![s.clone()])),
@@ -421,7 +487,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn bool(&self, name: &str) -> Result<Option<bool>, RuleError> {
+    pub(crate) fn bool(&self, name: &str) -> Result<Option<bool>, RuleError> {
         match self.table.get(name) {
             None => Ok(None),
             Some(Value::Boolean(b)) => Ok(Some(*b)),
@@ -429,7 +495,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn integer(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, RuleError> {
+    pub(crate) fn integer(&self, name: &str, min: i64, max: i64) -> Result<Option<i64>, RuleError> {
         match self.table.get(name) {
             None => Ok(None),
             Some(Value::Integer(n)) if (min..=max).contains(n) => Ok(Some(*n)),
@@ -438,17 +504,17 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn duration(&self, name: &str) -> Result<Option<Duration>, RuleError> {
+    pub(crate) fn duration(&self, name: &str) -> Result<Option<Duration>, RuleError> {
         let Some(text) = self.string(name)? else { return Ok(None) };
         parse_duration(&text).map(Some).map_err(|problem| self.fail(name, problem))
     }
 
-    fn severity(&self, name: &str) -> Result<Option<Severity>, RuleError> {
+    pub(crate) fn severity(&self, name: &str) -> Result<Option<Severity>, RuleError> {
         let Some(text) = self.string(name)? else { return Ok(None) };
         parse_severity(&text).map(Some).ok_or_else(|| self.fail(name, bad_severity(&text)))
     }
 
-    fn table(&self, name: &str) -> Result<Option<&'a Table>, RuleError> {
+    pub(crate) fn table(&self, name: &str) -> Result<Option<&'a Table>, RuleError> {
         match self.table.get(name) {
             None => Ok(None),
             Some(Value::Table(t)) => Ok(Some(t)),
@@ -457,7 +523,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A field name (`src_ip`, `label.env`, …).
-    fn field_name(&self, name: &str, text: &str) -> Result<Field, RuleError> {
+    pub(crate) fn field_name(&self, name: &str, text: &str) -> Result<Field, RuleError> {
         Field::parse(text).ok_or_else(|| {
             self.fail(
                 name,
@@ -469,7 +535,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `must_not_have` for fields a kind does not use: a typo'd rule should fail loudly, not half-work.
-    fn forbid(&self, name: &str, kind: &str) -> Result<(), RuleError> {
+    pub(crate) fn forbid(&self, name: &str, kind: &str) -> Result<(), RuleError> {
         if self.has(name) {
             return Err(self.fail(name, format!("not used by kind {kind}")));
         }
@@ -517,26 +583,45 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
-const RULE_FIELDS: &[&str] = &[
+/// Fields every kind may give.
+const COMMON_FIELDS: &[&str] = &[
     "id",
     "name",
     "description",
     "enabled",
     "kind",
     "match",
+    "except",
     "group_by",
-    "window",
-    "threshold",
-    "distinct",
-    "failure",
-    "success",
     "suppression",
     "score",
     "severity",
     "mitre",
     "reason",
     "runbook",
+    "test",
 ];
+
+/// Fields only some kinds use, and which.
+const KIND_FIELDS: &[(&str, &[&str])] = &[
+    ("threshold", &["window", "threshold", "reset", "burst"]),
+    ("distinct", &["window", "threshold", "distinct"]),
+    ("sequence", &["window", "threshold", "failure", "success"]),
+    ("first_seen", &["window", "value", "learning"]),
+    ("risk", &["window", "threshold", "signal", "min_signals"]),
+    ("passthrough", &[]),
+];
+
+/// Every kind-specific field once, `window` and `threshold` first (the order mistakes are reported in).
+fn kind_specific_fields() -> Vec<&'static str> {
+    let mut all: Vec<&str> = Vec::new();
+    for field in KIND_FIELDS.iter().flat_map(|(_, f)| f.iter().copied()) {
+        if !all.contains(&field) {
+            all.push(field);
+        }
+    }
+    all
+}
 
 const MATCH_FIELDS: &[&str] = &[
     "category",
@@ -563,6 +648,8 @@ fn placeholders_for(kind: &RuleKind) -> Vec<&'static str> {
         RuleKind::Threshold { .. } => p.extend(["window", "threshold"]),
         RuleKind::Distinct { .. } => p.extend(["window", "threshold", "distinct", "distinct_field"]),
         RuleKind::Sequence { .. } => p.extend(["window", "threshold", "failures"]),
+        RuleKind::FirstSeen { .. } => p.extend(["window", "value", "field", "known", "learning"]),
+        RuleKind::Risk { .. } => p.extend(["window", "threshold", "score", "signals"]),
         RuleKind::Passthrough => {}
     }
     p
@@ -573,12 +660,30 @@ const DEFAULT_REASON: &str = "{name}: {count} matching events for {entity}";
 /// The passthrough entity when a rule gives no `group_by`: every event has a `source`, so none is skipped.
 const PASSTHROUGH_GROUP_BY: &str = "host|src_ip|source";
 
+/// Most signals a risk rule may have.
+const MAX_SIGNALS: usize = 32;
+
 /// Builds and checks one rule from its table.
 pub(crate) fn build_rule(id: &str, table: Table, origin: &str) -> Result<Rule, RuleError> {
     let r = Reader { table: &table, origin, rule: Some(id), prefix: "" };
-    r.check_known(RULE_FIELDS)?;
+    let mut known: Vec<&str> = COMMON_FIELDS.to_vec();
+    known.extend(kind_specific_fields());
+    r.check_known(&known)?;
 
     let kind_name = r.required_string("kind")?;
+    let Some((_, kind_fields)) = KIND_FIELDS.iter().find(|(k, _)| *k == kind_name) else {
+        return Err(r.fail(
+            "kind",
+            format!(
+                "unknown kind {kind_name:?} (expected threshold, distinct, sequence, first_seen, risk or passthrough)"
+            ),
+        ));
+    };
+    for field in kind_specific_fields() {
+        if !kind_fields.contains(&field) {
+            r.forbid(field, &kind_name)?;
+        }
+    }
     let name = r.string("name")?.unwrap_or_else(|| id.to_string());
     let description = r.string("description")?.unwrap_or_default();
     let enabled = r.bool("enabled")?.unwrap_or(true);
@@ -586,57 +691,90 @@ pub(crate) fn build_rule(id: &str, table: Table, origin: &str) -> Result<Rule, R
         Some(t) => matcher(t, origin, id, "match.")?,
         None => Matcher::default(),
     };
+    let except = match r.table("except")? {
+        Some(t) => {
+            let m = matcher(t, origin, id, "except.")?;
+            if m.is_empty() {
+                return Err(r.fail("except", "must give at least one condition"));
+            }
+            Some(m)
+        }
+        None => None,
+    };
 
-    let stateful = kind_name != "passthrough";
-    let (window, threshold) = if stateful && ["threshold", "distinct", "sequence"].contains(&kind_name.as_str()) {
+    let window = if kind_fields.contains(&"window") {
         let window = r.duration("window")?.ok_or_else(|| r.fail("window", "missing"))?;
         if window > MAX_WINDOW {
             return Err(r.fail("window", format!("longer than the maximum {}", format_duration(MAX_WINDOW))));
         }
-        let threshold = r
-            .integer("threshold", 1, MAX_ENTRIES_PER_KEY as i64)?
-            .ok_or_else(|| r.fail("threshold", "missing"))? as u64;
-        (window, threshold)
+        window
     } else {
-        (Duration::ZERO, 0)
+        Duration::ZERO
+    };
+    let threshold = match kind_name.as_str() {
+        "threshold" | "distinct" | "sequence" => {
+            r.integer("threshold", 1, MAX_ENTRIES_PER_KEY as i64)?.ok_or_else(|| r.fail("threshold", "missing"))?
+                as u64
+        }
+        "risk" => r.integer("threshold", 1, 10_000)?.ok_or_else(|| r.fail("threshold", "missing"))? as u64,
+        _ => 0,
     };
 
     let kind = match kind_name.as_str() {
         "threshold" => {
-            for f in ["distinct", "failure", "success"] {
-                r.forbid(f, "threshold")?;
-            }
-            RuleKind::Threshold { window, threshold }
+            let reset = match r.table("reset")? {
+                Some(t) => Some(matcher(t, origin, id, "reset.")?),
+                None => None,
+            };
+            let burst = match r.table("burst")? {
+                Some(t) => {
+                    let br = Reader { table: t, origin, rule: Some(id), prefix: "burst." };
+                    br.check_known(&["threshold", "window"])?;
+                    let bw = br.duration("window")?.ok_or_else(|| br.fail("window", "missing"))?;
+                    if bw > window {
+                        return Err(br.fail("window", "must not be longer than the rule's window"));
+                    }
+                    let bt = br
+                        .integer("threshold", 2, MAX_ENTRIES_PER_KEY as i64)?
+                        .ok_or_else(|| br.fail("threshold", "missing"))? as u64;
+                    Some(Burst { window: bw, threshold: bt })
+                }
+                None => None,
+            };
+            RuleKind::Threshold { window, threshold, reset, burst }
         }
         "distinct" => {
-            for f in ["failure", "success"] {
-                r.forbid(f, "distinct")?;
-            }
             let text =
                 r.string("distinct")?.ok_or_else(|| r.fail("distinct", "missing (the field to count values of)"))?;
             let field = r.field_name("distinct", &text)?;
             RuleKind::Distinct { window, threshold, field }
         }
         "sequence" => {
-            r.forbid("distinct", "sequence")?;
             let failure = r.table("failure")?.ok_or_else(|| r.fail("failure", "missing (a match table)"))?;
             let success = r.table("success")?.ok_or_else(|| r.fail("success", "missing (a match table)"))?;
             let failure = matcher(failure, origin, id, "failure.")?;
             let success = matcher(success, origin, id, "success.")?;
             RuleKind::Sequence { window, threshold, failure, success }
         }
-        "passthrough" => {
-            for f in ["window", "threshold", "distinct", "failure", "success"] {
-                r.forbid(f, "passthrough")?;
+        "first_seen" => {
+            let text = r.string("value")?.ok_or_else(|| r.fail("value", "missing (the field whose new values count)"))?;
+            let field = r.field_name("value", &text)?;
+            let learning = match r.string("learning")? {
+                Some(t) if t.trim() == "0" => Duration::ZERO,
+                Some(_) => r.duration("learning")?.unwrap_or_default(),
+                None => Duration::ZERO,
+            };
+            if learning > window {
+                return Err(r.fail("learning", "must not be longer than the window"));
             }
-            RuleKind::Passthrough
+            RuleKind::FirstSeen { window, learning, field }
         }
-        other => {
-            return Err(r.fail(
-                "kind",
-                format!("unknown kind {other:?} (expected threshold, distinct, sequence or passthrough)"),
-            ))
+        "risk" => {
+            let signals = risk_signals(&r, origin, id)?;
+            let min_signals = r.integer("min_signals", 1, signals.len() as i64)?.unwrap_or(1) as u64;
+            RuleKind::Risk { window, threshold, min_signals, signals }
         }
+        _ => RuleKind::Passthrough,
     };
 
     let group_by_texts = match r.strings("group_by")? {
@@ -673,6 +811,10 @@ pub(crate) fn build_rule(id: &str, table: Table, origin: &str) -> Result<Rule, R
     let reason = r.string("reason")?.unwrap_or_else(|| DEFAULT_REASON.to_string());
     check_template(&reason, &placeholders_for(&kind)).map_err(|problem| r.fail("reason", problem))?;
     let runbook = r.string("runbook")?;
+    let tests = match table.get("test") {
+        None => Vec::new(),
+        Some(value) => super::ruletest::parse_tests(value, origin, id)?,
+    };
 
     Ok(Rule {
         id: id.to_string(),
@@ -681,6 +823,7 @@ pub(crate) fn build_rule(id: &str, table: Table, origin: &str) -> Result<Rule, R
         enabled,
         kind,
         conditions,
+        except,
         group_by,
         suppression,
         score,
@@ -689,8 +832,46 @@ pub(crate) fn build_rule(id: &str, table: Table, origin: &str) -> Result<Rule, R
         reason,
         runbook,
         origin: origin.to_string(),
+        tests,
         table,
     })
+}
+
+/// The `[[rule.signal]]` tables of a risk rule.
+fn risk_signals(r: &Reader, origin: &str, id: &str) -> Result<Vec<Signal>, RuleError> {
+    let items = match r.table.get("signal") {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        Some(Value::Array(_)) | None => return Err(r.fail("signal", "missing (at least one [[rule.signal]])")),
+        Some(other) => return Err(r.wrong_type("signal", "an array of tables ([[rule.signal]])", other)),
+    };
+    if items.len() > MAX_SIGNALS {
+        return Err(r.fail("signal", format!("at most {MAX_SIGNALS} signals")));
+    }
+    let mut signals: Vec<Signal> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let prefix = format!("signal[{i}].");
+        let Value::Table(t) = item else {
+            return Err(r.fail(&format!("signal[{i}]"), "must be a table ([[rule.signal]])"));
+        };
+        let sr = Reader { table: t, origin, rule: Some(id), prefix: &prefix };
+        sr.check_known(&["name", "score", "cap", "match"])?;
+        let name = sr.required_string("name")?;
+        if name.trim().is_empty() || name.contains('|') || name.chars().count() > 64 {
+            return Err(sr.fail("name", "must be 1-64 characters without `|`"));
+        }
+        if signals.iter().any(|s| s.name == name) {
+            return Err(sr.fail("name", format!("{name:?} is used by another signal of this rule")));
+        }
+        let score = sr.integer("score", 1, 1000)?.ok_or_else(|| sr.fail("score", "missing"))? as u64;
+        let cap = sr.integer("cap", 1, 10_000)?.map_or(u64::MAX, |c| c as u64);
+        if cap < score {
+            return Err(sr.fail("cap", "must be at least the signal's score"));
+        }
+        let m = sr.table("match")?.ok_or_else(|| sr.fail("match", "missing (which events give this signal)"))?;
+        let matcher = matcher(m, origin, id, &format!("{prefix}match."))?;
+        signals.push(Signal { name, score, cap, matcher });
+    }
+    Ok(signals)
 }
 
 fn matcher(table: &Table, origin: &str, id: &str, prefix: &str) -> Result<Matcher, RuleError> {

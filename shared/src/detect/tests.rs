@@ -168,13 +168,21 @@ fn builtin_rules_load_with_their_documented_defaults() {
             "success_after_failures",
             "abnormal_access_frequency",
             "abnormal_access_frequency_user",
-            "high_severity_passthrough"
+            "high_severity_passthrough",
+            "slow_brute_force",
+            "distributed_brute_force",
+            "web_scanning",
+            "web_error_burst",
+            "sudo_failures",
+            "su_root",
+            "new_privileged_source",
+            "risk_accumulation",
         ]
     );
     let rule = |id: &str| engine.rule(id).unwrap();
     let m = |s: u64| Duration::from_secs(60 * s);
 
-    assert_eq!(rule("ssh_brute_force").kind, RuleKind::Threshold { window: m(2), threshold: 10 });
+    assert_eq!(rule("ssh_brute_force").kind, RuleKind::Threshold { window: m(2), threshold: 10, reset: None, burst: None });
     assert_eq!(rule("ssh_brute_force").severity, SeverityPolicy::Fixed(Severity::High));
     assert_eq!(rule("ssh_brute_force").mitre, ["T1110.001"]);
 
@@ -188,7 +196,7 @@ fn builtin_rules_load_with_their_documented_defaults() {
     assert_eq!(rule("success_after_failures").mitre, ["T1110", "T1078"]);
 
     for id in ["abnormal_access_frequency", "abnormal_access_frequency_user"] {
-        assert_eq!(rule(id).kind, RuleKind::Threshold { window: m(5), threshold: 300 });
+        assert_eq!(rule(id).kind, RuleKind::Threshold { window: m(5), threshold: 300, reset: None, burst: None });
         assert_eq!(rule(id).severity, SeverityPolicy::Fixed(Severity::Medium));
     }
     assert_eq!(rule("abnormal_access_frequency").group_by[0].alternatives, [Field::SrcIp]);
@@ -200,7 +208,8 @@ fn builtin_rules_load_with_their_documented_defaults() {
 
     for r in engine.rules() {
         assert!(r.enabled, "{}", r.id);
-        assert_eq!(r.suppression, m(60), "{}", r.id);
+        let long = ["slow_brute_force", "new_privileged_source"];
+        assert_eq!(r.suppression > m(60), long.contains(&r.id.as_str()), "{}", r.id);
         assert!(!r.description.is_empty() && r.runbook.is_some(), "{} is documented", r.id);
         assert_eq!(r.origin, "rules/builtin.toml");
     }
@@ -601,15 +610,16 @@ async fn all_keys_of_a_call_go_to_the_store_in_one_merge() {
     eval(&engine, &store, &mut events).await;
     let merges = store.merges.lock().unwrap().clone();
     assert_eq!(merges.len(), 1);
-    // 10 addresses × (brute force, spraying, sequence, rate) + 10 users × rate.
-    assert_eq!(merges[0].0.len(), 50);
-    assert_eq!(merges[0].1, now() + chrono::Duration::minutes(20), "now + 2 × the longest window (10m)");
+    // 10 addresses × (brute force, spraying, sequence, rate, slow brute force, risk)
+    // + 10 users × (rate, distributed brute force).
+    assert_eq!(merges[0].0.len(), 80);
+    assert_eq!(merges[0].1, now() + chrono::Duration::hours(12), "now + 2 × the longest window (6h)");
 
     // Event times after "now" (clock skew) push the expiry with them.
     let store = MemWindows::default();
     let mut late = vec![fail("x", 4 * 60 * MIN, IP, "alice")];
     eval(&engine, &store, &mut late).await;
-    assert_eq!(store.merges.lock().unwrap()[0].1, at(4 * 60 * MIN) + chrono::Duration::minutes(20));
+    assert_eq!(store.merges.lock().unwrap()[0].1, at(4 * 60 * MIN) + chrono::Duration::hours(12));
 }
 
 #[tokio::test]
@@ -742,31 +752,37 @@ async fn an_ordinary_login_scores_low_and_signals_add_up() {
 async fn rule_contributions_reasons_and_mitre_are_added_and_the_score_capped() {
     let engine = DetectionEngine::builtin();
     let store = MemWindows::default();
-    // Ten failures for ten users, the last as root and reported critical: brute force and spraying.
+    // Ten failures for ten users, the last as root and reported critical: brute force and spraying, and the
+    // failures plus a critical event from one address add up to a risk detection.
     let mut events: Vec<Event> = (0..10).map(|i| fail(&format!("f{i}"), i * SEC, IP, &format!("user{i}"))).collect();
     events[9].user = Some("root".to_string());
     events[9].severity = Severity::Critical;
     let detections = eval(&engine, &store, &mut events).await;
     assert_eq!(of(&detections, "ssh_brute_force").len(), 1);
     assert_eq!(of(&detections, "password_spraying").len(), 1);
+    assert_eq!(of(&detections, "risk_accumulation").len(), 1);
 
     let plain = &events[0];
-    assert_eq!(plain.score, Some(100), "10 + 50 + 50");
+    assert_eq!(plain.score, Some(100), "10 + 50 + 50 + 30");
     assert_eq!(plain.risk, Some(Risk::Critical));
-    assert_eq!(plain.rules, ["ssh_brute_force", "password_spraying"]);
-    assert_eq!(plain.mitre, ["T1110.001", "T1110.003"]);
+    assert_eq!(plain.rules, ["ssh_brute_force", "password_spraying", "risk_accumulation"]);
+    assert_eq!(plain.mitre, ["T1110.001", "T1110.003", "T1595", "T1110"]);
     assert_eq!(
         plain.reasons,
         [
             "Failed login",
             "10 failed logins from 203.0.113.7 within 2m (threshold 10)",
             "Failed logins for 10 different users from 203.0.113.7 within 10m (threshold 5)",
+            "Risk 80 from 203.0.113.7 within 1h (threshold 70): failed login ×10 (+40), high-severity event ×1 (+40)",
         ]
     );
     let root = &events[9];
     assert_eq!(root.score, Some(100), "capped");
-    assert_eq!(root.rules, ["ssh_brute_force", "password_spraying", "high_severity_passthrough"]);
-    assert_eq!(root.reasons.len(), 3 + 3);
+    assert_eq!(
+        root.rules,
+        ["ssh_brute_force", "password_spraying", "high_severity_passthrough", "risk_accumulation"]
+    );
+    assert_eq!(root.reasons.len(), 3 + 4);
 }
 
 #[tokio::test]
@@ -899,10 +915,10 @@ async fn an_override_can_change_a_threshold_and_keeps_the_rest() {
         .with_overrides("[[rule]]\nid = \"ssh_brute_force\"\nthreshold = 3\n", "/etc/vigil/rules.toml")
         .unwrap();
     let rule = engine.rule("ssh_brute_force").unwrap();
-    assert_eq!(rule.kind, RuleKind::Threshold { window: Duration::from_secs(120), threshold: 3 });
+    assert_eq!(rule.kind, RuleKind::Threshold { window: Duration::from_secs(120), threshold: 3, reset: None, burst: None });
     assert_eq!(rule.mitre, ["T1110.001"]);
     assert_eq!(rule.origin, "/etc/vigil/rules.toml");
-    assert_eq!(engine.rules().len(), 6, "replaced in place");
+    assert_eq!(engine.rules().len(), 14, "replaced in place");
 
     let store = MemWindows::default();
     let mut events = failures("f", 3, 0, SEC);
@@ -956,7 +972,7 @@ async fn an_override_can_add_a_rule_replace_one_and_patch_scoring() {
         min_severity = "critical"
     "#;
     let engine = DetectionEngine::builtin().with_overrides(overrides, "o.toml").unwrap();
-    assert_eq!(engine.rules().len(), 7);
+    assert_eq!(engine.rules().len(), 15);
     assert_eq!(engine.scoring().failure, 30);
     assert_eq!(engine.scoring().severity, [0, 10, 20, 40, 50], "only `high` changed");
     let passthrough = engine.rule("high_severity_passthrough").unwrap();
@@ -1002,4 +1018,370 @@ fn override_errors_name_the_override_file() {
         .with_overrides("[[rule]]\nid = \"ssh_brute_forse\"\nenabled = false\n", "o.toml")
         .unwrap_err();
     assert_eq!((e.rule.as_deref(), e.field.as_str()), (Some("ssh_brute_forse"), "kind"));
+}
+
+// ── The rules file's own tests ──────────────────────────────────────────────────────────────────────────
+
+#[tokio::test]
+async fn every_builtin_rule_test_passes() {
+    let engine = DetectionEngine::builtin();
+    let reports = ruletest::run_rule_tests(&engine).await;
+    let failed: Vec<String> = reports
+        .iter()
+        .filter_map(|r| match &r.outcome {
+            ruletest::TestOutcome::Passed => None,
+            other => Some(format!("{} / {}: {other:?}", r.rule, r.test)),
+        })
+        .collect();
+    assert!(failed.is_empty(), "failing rule tests:\n{}", failed.join("\n"));
+    assert!(reports.len() >= 40, "{} rule tests", reports.len());
+}
+
+#[test]
+fn test_offsets_parse_to_milliseconds() {
+    assert_eq!(ruletest::parse_offset("+30s"), Ok(30_000));
+    assert_eq!(ruletest::parse_offset("-2m"), Ok(-120_000));
+    assert_eq!(ruletest::parse_offset("+2m1ms"), Ok(120_001));
+    assert_eq!(ruletest::parse_offset("1d6h"), Ok(30 * 3_600_000));
+    assert_eq!(ruletest::parse_offset("0"), Ok(0));
+    for bad in ["", "+", "5", "5x", "m5", "+1.5h", "++1s", "1s-"] {
+        assert!(ruletest::parse_offset(bad).is_err(), "{bad:?}");
+    }
+}
+
+const TESTED: &str = r#"
+[[rule]]
+id = "t"
+kind = "threshold"
+group_by = "src_ip"
+window = "1m"
+threshold = 3
+score = 10
+severity = "low"
+[rule.match]
+outcome = "failure"
+"#;
+
+#[tokio::test]
+async fn a_rule_test_that_does_not_hold_fails_and_says_why() {
+    let text = format!(
+        "{TESTED}{}",
+        r#"
+[[rule.test]]
+name = "holds"
+events = [ { at = "+0s", repeat = 3, every = "10s", outcome = "failure", src_ip = "192.0.2.1" } ]
+expect = { fires = true, count = 3 }
+
+[[rule.test]]
+name = "too few"
+events = [ { at = "+0s", repeat = 2, every = "10s", outcome = "failure", src_ip = "192.0.2.1" } ]
+expect = { fires = true }
+
+[[rule.test]]
+name = "wrong count and entity"
+events = [ { at = "+0s", repeat = 4, every = "10s", outcome = "failure", src_ip = "192.0.2.1" } ]
+expect = { fires = true, count = 3, entity = "src_ip=192.0.2.9" }
+
+[[rule.test]]
+name = "fires although it should not"
+events = [ { at = "+0s", repeat = 3, every = "1s", outcome = "failure", src_ip = "192.0.2.1" } ]
+expect = { fires = false }
+"#
+    );
+    let engine = engine_with(&text);
+    let reports = ruletest::run_rule_tests(&engine).await;
+    let outcome = |name: &str| reports.iter().find(|r| r.test == name).map(|r| r.outcome.clone()).unwrap();
+    assert_eq!(outcome("holds"), ruletest::TestOutcome::Passed);
+    let problems = |name: &str| match outcome(name) {
+        ruletest::TestOutcome::Failed(p) => p.join(" | "),
+        other => panic!("{name}: {other:?}"),
+    };
+    assert!(problems("too few").contains("expected to fire, but there was no detection"));
+    let p = problems("wrong count and entity");
+    assert!(p.contains("no detection has count 3, entity src_ip=192.0.2.9") && p.contains("count 4"), "{p}");
+    assert!(problems("fires although it should not").contains("expected no detection, got 1: src_ip=192.0.2.1"));
+
+    // A disabled rule's tests are skipped, not run.
+    let engine = engine.with_overrides("[[rule]]\nid = \"t\"\nenabled = false\n", "o.toml").unwrap();
+    let reports = ruletest::run_rule_tests(&engine).await;
+    assert!(reports.iter().all(|r| matches!(r.outcome, ruletest::TestOutcome::Skipped(_))));
+}
+
+#[test]
+fn rule_test_mistakes_are_named() {
+    let cases: Vec<(&str, &str, &str)> = vec![
+        (r#"events = [ { at = "soon", outcome = "failure" } ]
+expect = { fires = true }"#, "test[0].events[0].at", "invalid offset"),
+        (r#"events = [ { at = "+0s", repeat = 3, outcome = "failure" } ]
+expect = { fires = true }"#, "test[0].events[0].every", "missing"),
+        (r#"events = [ { at = "+0s", colour = "red" } ]
+expect = { fires = true }"#, "test[0].events[0].colour", "unknown field"),
+        (r#"events = [ { at = "+0s", src_ip = "10.0.0.{n}", repeat = 300, every = "1s" } ]
+expect = { fires = true }"#, "test[0].events[0].src_ip", "\"10.0.0.299\" is not an IP address"),
+        (r#"events = [ { at = "+0s" } ]
+expect = { fires = false, count = 3 }"#, "test[0].expect.fires", "no detection details"),
+        (r#"events = [ { at = "+0s" } ]"#, "test[0].expect", "missing"),
+        (r#"events = []
+expect = { fires = true }"#, "test[0].events", "missing"),
+    ];
+    for (body, field, problem) in cases {
+        let text = format!("{TESTED}[[rule.test]]\nname = \"n\"\n{body}\n");
+        let e = match DetectionEngine::from_toml(&text, "custom.toml") {
+            Ok(_) => panic!("expected an error for:\n{body}"),
+            Err(e) => e,
+        };
+        assert_err(&e, Some("t"), field, problem);
+    }
+}
+
+#[test]
+fn new_kind_mistakes_are_named() {
+    let risk = r#"
+[[rule]]
+id = "r"
+kind = "risk"
+group_by = "src_ip"
+window = "1h"
+threshold = 50
+score = 10
+severity = "low"
+"#;
+    let first = r#"
+[[rule]]
+id = "f"
+kind = "first_seen"
+group_by = "user"
+value = "src_ip"
+window = "7d"
+score = 10
+severity = "low"
+"#;
+    let cases: Vec<(String, &str, &str, &str)> = vec![
+        (risk.to_string(), "r", "signal", "missing"),
+        (format!("{risk}[[rule.signal]]\nname = \"a\"\nscore = 5\n"), "r", "signal[0].match", "missing"),
+        (
+            format!("{risk}[[rule.signal]]\nname = \"a\"\nscore = 5\ncap = 2\n[rule.signal.match]\noutcome = \"failure\"\n"),
+            "r",
+            "signal[0].cap",
+            "at least the signal's score",
+        ),
+        (
+            format!("{risk}min_signals = 2\n[[rule.signal]]\nname = \"a\"\nscore = 5\n[rule.signal.match]\noutcome = \"failure\"\n"),
+            "r",
+            "min_signals",
+            "out of range",
+        ),
+        (format!("{risk}distinct = \"user\"\n"), "r", "distinct", "not used by kind risk"),
+        (first.replace("value = \"src_ip\"\n", ""), "f", "value", "missing"),
+        (format!("{first}threshold = 3\n"), "f", "threshold", "not used by kind first_seen"),
+        (format!("{first}learning = \"8d\"\n"), "f", "learning", "not be longer than the window"),
+        (format!("{TESTED}[rule.burst]\nthreshold = 10\nwindow = \"2h\"\n"), "t", "burst.window", "not be longer"),
+        (format!("{TESTED}[rule.except]\n"), "t", "except", "at least one condition"),
+        (format!("{TESTED}[rule.reset]\nmood = \"x\"\n"), "t", "reset.mood", "unknown field"),
+    ];
+    for (text, rule, field, problem) in cases {
+        let e = load_err(&text);
+        assert_err(&e, Some(rule), field, problem);
+    }
+}
+
+// ── New kinds and options ───────────────────────────────────────────────────────────────────────────────
+
+#[tokio::test]
+async fn slow_brute_force_gives_the_same_detection_in_one_call_or_one_event_per_call_in_any_order() {
+    let engine = DetectionEngine::builtin();
+    let mut events = failures("s", 24, 0, 12 * MIN);
+    let store = MemWindows::default();
+    let all_at_once: Vec<String> =
+        of(&eval(&engine, &store, &mut events.clone()).await, "slow_brute_force").iter().map(|d| d.id.clone()).collect();
+    assert_eq!(all_at_once.len(), 1);
+
+    // Reversed, one event per call: fires once the 20th arrives, then the window can only grow.
+    events.reverse();
+    let store = MemWindows::default();
+    let mut ids = Vec::new();
+    for e in &events {
+        let found = eval(&engine, &store, &mut [e.clone()]).await;
+        ids.extend(of(&found, "slow_brute_force").iter().map(|d| (d.id.clone(), d.count)));
+    }
+    assert_eq!(ids.first().map(|(_, c)| *c), Some(20));
+    assert_eq!(ids.last().map(|(id, c)| (id.clone(), *c)), Some((all_at_once[0].clone(), 24)));
+}
+
+#[tokio::test]
+async fn a_reset_or_a_burst_cuts_the_run_and_the_cut_depends_on_event_time_only() {
+    let engine = DetectionEngine::builtin();
+    // 12 slow failures, a success, 12 more: two runs of 12, never 20.
+    let mut events = failures("a", 12, 0, 10 * MIN);
+    events.push(ok("ok", 125 * MIN, IP, "alice"));
+    events.extend(failures("b", 12, 130 * MIN, 10 * MIN));
+    for order in [false, true] {
+        let mut batch = events.clone();
+        if order {
+            batch.reverse();
+        }
+        let store = MemWindows::default();
+        let mut fired = 0;
+        for e in batch {
+            fired += of(&eval(&engine, &store, &mut [e]).await, "slow_brute_force").len();
+        }
+        assert_eq!(fired, 0, "reversed: {order}");
+    }
+    // The success in the same millisecond as a failure comes before it: that failure starts the next run.
+    let mut events = failures("a", 19, 0, 10 * MIN);
+    events.push(ok("ok", 190 * MIN, IP, "alice"));
+    events.push(fail("same", 190 * MIN, IP, "alice"));
+    let store = MemWindows::default();
+    assert!(of(&eval(&engine, &store, &mut events).await, "slow_brute_force").is_empty());
+}
+
+#[tokio::test]
+async fn first_seen_keeps_two_sightings_per_value_and_forgets_after_the_window() {
+    let engine = DetectionEngine::builtin();
+    let store = MemWindows::default();
+    let key = "acme#new_privileged_source#user=root";
+    // Root logs in from its admin host every hour for two days.
+    let mut events: Vec<Event> = (0..48).map(|h| ok(&format!("a{h}"), h * 60 * MIN, "10.0.0.10", "root")).collect();
+    assert!(of(&eval(&engine, &store, &mut events).await, "new_privileged_source").is_empty());
+    let kept = store.entries(key);
+    assert_eq!(kept.iter().map(|e| e.event_id.as_str()).collect::<Vec<_>>(), ["a0", "a47"], "first and last");
+
+    // Two new addresses in one call: one detection each, entity = user plus the address.
+    let mut events = vec![
+        ok("n1", 49 * 60 * MIN, "198.51.100.1", "root"),
+        ok("n2", 49 * 60 * MIN + SEC, "198.51.100.2", "root"),
+        ok("n3", 49 * 60 * MIN + 2 * SEC, "198.51.100.2", "root"),
+    ];
+    let found = eval(&engine, &store, &mut events).await;
+    let mut entities: Vec<(&str, u64)> =
+        of(&found, "new_privileged_source").iter().map(|d| (d.entity.as_str(), d.count)).collect();
+    entities.sort();
+    assert_eq!(entities, [("user=root,src_ip=198.51.100.1", 1), ("user=root,src_ip=198.51.100.2", 2)]);
+    assert!(events.iter().all(|e| e.rules == ["new_privileged_source"]), "every sighting is flagged");
+    let d = of(&found, "new_privileged_source")[0];
+    assert_eq!(d.reasons, ["Privileged account root logged in from 198.51.100.1, not seen for it before (1 known address(es))"]);
+
+    // Eight days later the admin host is back: everything older than 7 days is forgotten, so the account is
+    // being learned again and nothing fires.
+    let later = (49 + 8 * 24) * 60 * MIN;
+    let mut events = vec![ok("b", later, "10.0.0.10", "root"), ok("c", later + MIN, "198.51.100.3", "root")];
+    assert!(of(&eval(&engine, &store, &mut events).await, "new_privileged_source").is_empty());
+    let kept: Vec<String> = store.entries(key).into_iter().map(|e| e.event_id).collect();
+    assert_eq!(kept, ["b", "c"]);
+}
+
+#[tokio::test]
+async fn risk_needs_enough_different_signals_and_explains_its_sum() {
+    let engine = engine_with(
+        r#"
+[[rule]]
+id = "r"
+kind = "risk"
+group_by = "src_ip"
+window = "10m"
+threshold = 20
+min_signals = 2
+score = 10
+severity = "medium"
+reason = "{score} from {entity}: {signals}"
+[[rule.signal]]
+name = "fail"
+score = 5
+[rule.signal.match]
+outcome = "failure"
+[[rule.signal]]
+name = "ok"
+score = 1
+cap = 2
+[rule.signal.match]
+outcome = "success"
+"#,
+    );
+    let store = MemWindows::default();
+    // Ten failures: 50 points, but one signal only.
+    let mut events = failures("f", 10, 0, SEC);
+    assert!(eval(&engine, &store, &mut events).await.is_empty());
+    // Three successes add a second signal, capped at 2.
+    let mut events: Vec<Event> = (0..3).map(|i| ok(&format!("o{i}"), 20 * SEC + i * SEC, IP, "alice")).collect();
+    let d = one(&eval(&engine, &store, &mut events).await, "r").clone();
+    assert_eq!(d.reasons, ["52 from 203.0.113.7: fail ×10 (+50), ok ×3 (+2)"]);
+    assert_eq!(d.count, 13);
+}
+
+#[tokio::test]
+async fn except_skips_events_and_prefixes_match() {
+    let engine = engine_with(&format!(
+        "{}{}",
+        TESTED.replace("outcome = \"failure\"", "outcome = \"failure\"\nlabels = { status = \"4*\" }"),
+        "[rule.except]\nuser = \"scanner\"\nlabels = { allowed = \"*\" }\n"
+    ));
+    let web = |id: &str, status: &str, user: &str, allowed: bool| {
+        let mut e = fail(id, 0, IP, user);
+        e.labels.insert("status".into(), status.into());
+        if allowed {
+            e.labels.insert("allowed".into(), "yes".into());
+        }
+        e
+    };
+    let store = MemWindows::default();
+    let mut events = vec![
+        web("a", "404", "x", false),
+        web("b", "503", "x", false),
+        web("c", "404", "scanner", true),
+        web("d", "404", "scanner", false),
+        web("e", "401", "x", false),
+    ];
+    let d = one(&eval(&engine, &store, &mut events).await, "t").clone();
+    assert_eq!(d.count, 3, "a, d, e: 5xx does not match 4*, c is excepted");
+    assert!(!d.evidence.contains(&"c".to_string()) && !d.evidence.contains(&"b".to_string()));
+}
+
+#[tokio::test]
+async fn wildcards_match_prefixes_suffixes_and_substrings_ignoring_case() {
+    let engine = engine_with(&TESTED.replace(
+        "outcome = \"failure\"",
+        "outcome = \"failure\"\nuser = [\"*ADM*\", \"svc-*\"]\nlabels = { path = \"*.php\" }",
+    ));
+    let event = |id: &str, user: &str, path: &str| {
+        let mut e = fail(id, 0, IP, user);
+        e.labels.insert("path".into(), path.into());
+        e
+    };
+    let store = MemWindows::default();
+    let mut events = vec![
+        event("a", "sysadmin", "/wp-login.PHP"),
+        event("b", "SVC-backup", "/x.php"),
+        event("c", "admin", "/index.php"),
+        event("d", "alice", "/x.php"),
+        event("e", "admin", "/x.php.bak"),
+        event("f", "svc", "/x.php"),
+    ];
+    let d = one(&eval(&engine, &store, &mut events).await, "t").clone();
+    let mut evidence = d.evidence.clone();
+    evidence.sort();
+    assert_eq!(evidence, ["a", "b", "c"]);
+}
+
+#[tokio::test]
+async fn replaying_old_batches_after_the_key_moved_on_finds_the_same_detection() {
+    let engine = single_threshold("2m", 3);
+    let store = MemWindows::default();
+    let batches = vec![
+        vec![fail("a", 0, IP, "x"), fail("b", SEC, IP, "x")],
+        vec![fail("c", 2 * SEC, IP, "x")],
+        vec![fail("later", 60 * MIN, IP, "x")],
+    ];
+    let mut first = Vec::new();
+    for b in &batches {
+        first.extend(eval(&engine, &store, &mut b.clone()).await.into_iter().map(|d| d.id));
+    }
+    assert_eq!(first.len(), 1);
+    // The whole log again, in the same batches: the old entries come back with the context they had, so the
+    // window (and its id) is the same; nothing new is detected.
+    let mut again = Vec::new();
+    for b in &batches {
+        again.extend(eval(&engine, &store, &mut b.clone()).await.into_iter().map(|d| d.id));
+    }
+    assert!(again.iter().all(|id| first.contains(id)), "{again:?} vs {first:?}");
+    assert!(!again.is_empty(), "the replayed window is recognised, with the same id");
 }

@@ -4,37 +4,62 @@
 //! one `W + 1 ms` after is not. For a sequence the window is `[success − W, success]`, so a failure exactly `W`
 //! before the success counts, and so do failures in the same millisecond as the success.
 //!
-//! Every condition is monotone (more entries never un-satisfy it), so it is enough to look at the windows that
-//! start at an entry (for a sequence: that end at a success); any satisfying window can be slid to one of
-//! those without losing a member.
+//! Counting conditions are monotone in the counted entries (more of them never un-satisfy one), so it is enough
+//! to look at the windows that start at an entry (for a sequence: that end at a success); any satisfying window
+//! can be slid to one of those without losing a member. A `threshold` rule with `reset` or `burst` cuts each
+//! window short at the first reset after its start and before the first burst point at or after its start;
+//! those cuts depend only on event times, never on arrival order.
+//!
+//! `first_seen` is not a window count: each value of the entity is judged on its own (see [`analyse`]).
 
 use std::cmp::Reverse;
 use std::collections::HashMap;
 
 use crate::ports::WindowEntry;
 
-use super::rules::RuleKind;
+use super::rules::{RuleKind, Signal};
 
 pub(crate) const TAG_FAILURE: &str = "failure";
 pub(crate) const TAG_SUCCESS: &str = "success";
+/// A `threshold` rule's reset events (counted events carry the empty tag).
+pub(crate) const TAG_RESET: &str = "reset";
 
-/// A window satisfying the rule that holds at least one new entry. Its members are the entries `lo..=hi`;
-/// for a sequence only the failures among them plus the success at `anchor`.
+/// Which entries of `lo..=hi` belong to a hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Members {
+    /// All of them.
+    All,
+    /// The failures, plus the success at `anchor`.
+    Sequence,
+    /// All but resets.
+    Counted,
+    /// Those with the tag of the entry at `anchor` (a first-seen value).
+    SameTag,
+}
+
+/// A window satisfying the rule that holds at least one new entry. Its members are the entries `lo..=hi`
+/// that [`Members`] selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Hit {
     pub lo: usize,
     pub hi: usize,
     pub anchor: usize,
-    /// What was compared with the threshold: events, distinct values or failures.
+    /// What was compared with the threshold: events, distinct values, failures or a risk score.
     pub metric: u64,
     /// Members.
     pub count: u64,
-    sequence: bool,
+    pub members: Members,
 }
 
 impl Hit {
     pub fn contains(&self, entries: &[WindowEntry], k: usize) -> bool {
-        (self.lo..=self.hi).contains(&k) && (!self.sequence || k == self.anchor || entries[k].tag == TAG_FAILURE)
+        (self.lo..=self.hi).contains(&k)
+            && match self.members {
+                Members::All => true,
+                Members::Sequence => k == self.anchor || entries[k].tag == TAG_FAILURE,
+                Members::Counted => entries[k].tag != TAG_RESET,
+                Members::SameTag => entries[k].tag == entries[self.anchor].tag,
+            }
     }
 
     pub fn members<'a>(&'a self, entries: &'a [WindowEntry]) -> impl Iterator<Item = usize> + 'a {
@@ -49,10 +74,24 @@ impl Hit {
 }
 
 pub(crate) struct Analysis {
-    /// The best satisfying window that holds a new entry.
-    pub best: Option<Hit>,
+    /// The windows that become detections: the best satisfying window holding a new entry (at most one),
+    /// or for `first_seen` one per new value.
+    pub fired: Vec<Hit>,
     /// Per entry: the best satisfying window holding it (only for new entries).
     pub per_entry: Vec<Option<Hit>>,
+}
+
+/// The risk a window's signal counts add up to: each signal's score times its count, capped per signal.
+pub(crate) fn risk_score(signals: &[Signal], counts: &[u64]) -> (u64, u64) {
+    let mut score = 0u64;
+    let mut present = 0u64;
+    for (s, &c) in signals.iter().zip(counts) {
+        if c > 0 {
+            present += 1;
+            score = score.saturating_add(s.score.saturating_mul(c).min(s.cap));
+        }
+    }
+    (score, present)
 }
 
 /// Analyses `entries` (sorted, no duplicates); `is_new[k]` tells whether entry `k` came with this evaluation.
@@ -65,40 +104,117 @@ pub(crate) fn analyse(kind: &RuleKind, entries: &[WindowEntry], is_new: &[bool])
         new_prefix[k + 1] = new_prefix[k] + usize::from(is_new[k]);
     }
     let any_new = |lo: usize, hi: usize| new_prefix[hi + 1] > new_prefix[lo];
+    let mut all_fire = false;
 
     match kind {
         RuleKind::Passthrough => {
             if n > 0 {
-                hits.push(Hit { lo: 0, hi: n - 1, anchor: 0, metric: n as u64, count: n as u64, sequence: false });
+                hits.push(Hit {
+                    lo: 0,
+                    hi: n - 1,
+                    anchor: 0,
+                    metric: n as u64,
+                    count: n as u64,
+                    members: Members::All,
+                });
             }
         }
-        RuleKind::Threshold { window, threshold } | RuleKind::Distinct { window, threshold, .. } => {
+        RuleKind::Threshold { window, threshold, burst, .. } => {
             let w = window.as_millis() as i64;
-            let distinct = matches!(kind, RuleKind::Distinct { .. });
+            let counted: Vec<bool> = entries.iter().map(|e| e.tag != TAG_RESET).collect();
+            let mut counted_prefix = vec![0usize; n + 1];
+            let mut new_counted_prefix = vec![0usize; n + 1];
+            for k in 0..n {
+                counted_prefix[k + 1] = counted_prefix[k] + usize::from(counted[k]);
+                new_counted_prefix[k + 1] = new_counted_prefix[k] + usize::from(counted[k] && is_new[k]);
+            }
+            let resets: Vec<i64> = entries.iter().filter(|e| e.tag == TAG_RESET).map(|e| e.at_ms).collect();
+            // Burst points: counted entries that complete `threshold` counted entries within the burst window.
+            let mut bursts: Vec<i64> = Vec::new();
+            if let Some(b) = burst {
+                let bw = b.window.as_millis() as i64;
+                for k in (0..n).filter(|&k| counted[k]) {
+                    let at = entries[k].at_ms;
+                    let upto = entries.partition_point(|e| e.at_ms <= at);
+                    let from = entries.partition_point(|e| e.at_ms < at.saturating_sub(bw));
+                    if (counted_prefix[upto] - counted_prefix[from]) as u64 >= b.threshold {
+                        bursts.push(at);
+                    }
+                }
+                bursts.dedup();
+            }
+            let mut last_start: Option<i64> = None;
+            for i in (0..n).filter(|&i| counted[i]) {
+                let t = entries[i].at_ms;
+                if last_start == Some(t) {
+                    continue;
+                }
+                last_start = Some(t);
+                let mut limit = t.saturating_add(w);
+                if let Some(&r) = resets.get(resets.partition_point(|&r| r <= t)) {
+                    limit = limit.min(r - 1);
+                }
+                if let Some(&b) = bursts.get(bursts.partition_point(|&b| b < t)) {
+                    limit = limit.min(b - 1);
+                }
+                if limit < t {
+                    continue;
+                }
+                let lo = entries.partition_point(|e| e.at_ms < t);
+                let end = entries.partition_point(|e| e.at_ms <= limit);
+                let count = (counted_prefix[end] - counted_prefix[lo]) as u64;
+                if count >= *threshold && new_counted_prefix[end] > new_counted_prefix[lo] {
+                    hits.push(Hit { lo, hi: end - 1, anchor: i, metric: count, count, members: Members::Counted });
+                }
+            }
+        }
+        RuleKind::Distinct { window, threshold, .. } => {
+            let w = window.as_millis() as i64;
             let mut values: HashMap<&str, usize> = HashMap::new();
             let mut end = 0;
             for i in 0..n {
                 let limit = entries[i].at_ms.saturating_add(w);
                 while end < n && entries[end].at_ms <= limit {
-                    if distinct {
-                        *values.entry(entries[end].tag.as_str()).or_default() += 1;
-                    }
+                    *values.entry(entries[end].tag.as_str()).or_default() += 1;
                     end += 1;
                 }
                 let run_start = i == 0 || entries[i - 1].at_ms != entries[i].at_ms;
                 let count = (end - i) as u64;
-                let metric = if distinct { values.len() as u64 } else { count };
+                let metric = values.len() as u64;
                 if run_start && metric >= *threshold && any_new(i, end - 1) {
-                    hits.push(Hit { lo: i, hi: end - 1, anchor: i, metric, count, sequence: false });
+                    hits.push(Hit { lo: i, hi: end - 1, anchor: i, metric, count, members: Members::All });
                 }
-                if distinct {
-                    let tag = entries[i].tag.as_str();
-                    if let Some(c) = values.get_mut(tag) {
-                        *c -= 1;
-                        if *c == 0 {
-                            values.remove(tag);
-                        }
+                let tag = entries[i].tag.as_str();
+                if let Some(c) = values.get_mut(tag) {
+                    *c -= 1;
+                    if *c == 0 {
+                        values.remove(tag);
                     }
+                }
+            }
+        }
+        RuleKind::Risk { window, threshold, min_signals, signals } => {
+            let w = window.as_millis() as i64;
+            let signal_of: Vec<Option<usize>> =
+                entries.iter().map(|e| signals.iter().position(|s| s.name == e.tag)).collect();
+            let mut counts = vec![0u64; signals.len()];
+            let mut end = 0;
+            for i in 0..n {
+                let limit = entries[i].at_ms.saturating_add(w);
+                while end < n && entries[end].at_ms <= limit {
+                    if let Some(s) = signal_of[end] {
+                        counts[s] += 1;
+                    }
+                    end += 1;
+                }
+                let run_start = i == 0 || entries[i - 1].at_ms != entries[i].at_ms;
+                let (score, present) = risk_score(signals, &counts);
+                if run_start && score >= *threshold && present >= *min_signals && any_new(i, end - 1) {
+                    let count = (end - i) as u64;
+                    hits.push(Hit { lo: i, hi: end - 1, anchor: i, metric: score, count, members: Members::All });
+                }
+                if let Some(s) = signal_of[i] {
+                    counts[s] -= 1;
                 }
             }
         }
@@ -118,7 +234,36 @@ pub(crate) fn analyse(kind: &RuleKind, entries: &[WindowEntry], is_new: &[bool])
                 let failures = (fail_prefix[hi + 1] - fail_prefix[lo]) as u64;
                 let holds_new = is_new[s] || new_fail_prefix[hi + 1] > new_fail_prefix[lo];
                 if failures >= *threshold && holds_new {
-                    hits.push(Hit { lo, hi, anchor: s, metric: failures, count: failures + 1, sequence: true });
+                    hits.push(Hit {
+                        lo,
+                        hi,
+                        anchor: s,
+                        metric: failures,
+                        count: failures + 1,
+                        members: Members::Sequence,
+                    });
+                }
+            }
+        }
+        RuleKind::FirstSeen { learning, .. } => {
+            // A value is new when the call brings its earliest entry and the entity was already known, through
+            // another value, at least `learning` before it. Each new value is its own detection.
+            all_fire = true;
+            let l = learning.as_millis() as i64;
+            let mut span: HashMap<&str, (usize, usize, u64)> = HashMap::new();
+            for (k, e) in entries.iter().enumerate() {
+                let s = span.entry(e.tag.as_str()).or_insert((k, k, 0));
+                s.1 = k;
+                s.2 += 1;
+            }
+            let mut values: Vec<(usize, usize, u64)> = span.into_values().collect();
+            values.sort_unstable();
+            for (first, last, count) in values {
+                let novel = first > 0
+                    && entries[0].tag != entries[first].tag
+                    && entries[0].at_ms <= entries[first].at_ms.saturating_sub(l);
+                if is_new[first] && novel {
+                    hits.push(Hit { lo: first, hi: last, anchor: first, metric: count, count, members: Members::SameTag });
                 }
             }
         }
@@ -138,5 +283,6 @@ pub(crate) fn analyse(kind: &RuleKind, entries: &[WindowEntry], is_new: &[bool])
             }
         }
     }
-    Analysis { best, per_entry }
+    let fired = if all_fire { hits } else { best.into_iter().collect() };
+    Analysis { fired, per_entry }
 }

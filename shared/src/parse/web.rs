@@ -152,6 +152,26 @@ mod tests {
     }
 
     #[test]
+    fn raw_access_log_lines_posted_as_syslog_are_web_events_at_their_own_time() {
+        let body = concat!(
+            r#"198.51.100.50 - - [15/Jun/2024:11:58:01 +0000] "GET /admin.php HTTP/1.1" 404 153 "-" "Nikto/2.5""#,
+            "\n",
+            r#"2001:db8::7 - bob [15/Jun/2024:11:58:02 +0200] "POST /login HTTP/1.1" 302 0 "https://example.com/" "Mozilla/5.0""#,
+        );
+        let parsed = crate::parse::parse_syslog_lines(body, &super::super::test_support::ctx()).unwrap();
+        assert_eq!(parsed.events.len(), 2);
+        let (a, b) = (&parsed.events[0], &parsed.events[1]);
+        assert_eq!(a.category.as_deref(), Some("web"));
+        assert_eq!(a.src_ip, "198.51.100.50".parse().ok());
+        assert_eq!(label(a, "status"), Some("404"));
+        assert_eq!(label(a, "path"), Some("/admin.php"));
+        assert_eq!(a.timestamp, at(2024, 6, 15, 11, 58, 1));
+        assert_eq!(b.src_ip, "2001:db8::7".parse().ok());
+        assert_eq!(b.user.as_deref(), Some("bob"));
+        assert_eq!(b.timestamp, at(2024, 6, 15, 9, 58, 2));
+    }
+
+    #[test]
     fn not_access_logs() {
         for msg in [
             "GET /index.html 200",
