@@ -8,7 +8,8 @@ use crate::model::Timestamp;
 use crate::ports::AggregateWrite;
 
 /// Ticket-time histogram buckets (seconds), from docs/metrics.md.
-pub const TICKET_BUCKETS: [f64; 10] = [60.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0, 43200.0, 86400.0, 259200.0, 604800.0];
+pub const TICKET_BUCKETS: [f64; 10] =
+    [60.0, 300.0, 900.0, 1800.0, 3600.0, 14400.0, 43200.0, 86400.0, 259200.0, 604800.0];
 /// Pipeline-latency histogram buckets (seconds).
 pub const LATENCY_BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
 
@@ -84,7 +85,13 @@ pub fn count(metric: &str, labels: &[(&str, &str)], at: Timestamp, delta: i64) -
 
 /// One observation of a histogram: `_bucket{le}` for every bucket that holds it (cumulative, as Prometheus
 /// exposes them), `_bucket{le="+Inf"}`, `_count`, and `_sum_ms` (the sum in milliseconds, kept as an integer).
-pub fn observe(metric: &str, labels: &[(&str, &str)], value_seconds: f64, buckets: &[f64], at: Timestamp) -> Vec<AggregateWrite> {
+pub fn observe(
+    metric: &str,
+    labels: &[(&str, &str)],
+    value_seconds: f64,
+    buckets: &[f64],
+    at: Timestamp,
+) -> Vec<AggregateWrite> {
     let mut writes = Vec::with_capacity(buckets.len() + 3);
     let bucket = format!("{metric}_bucket");
     for le in buckets.iter().filter(|le| value_seconds <= **le) {
@@ -160,7 +167,10 @@ mod tests {
             })
             .collect();
         assert!(!names.iter().any(|n| n.contains("le=\"60\"")));
-        assert!(names.contains(&r#"t_bucket{le="300",severity="high"}"#.to_string()), "300 is inside le=300: {names:?}");
+        assert!(
+            names.contains(&r#"t_bucket{le="300",severity="high"}"#.to_string()),
+            "300 is inside le=300: {names:?}"
+        );
         assert!(names.contains(&r#"t_bucket{le="+Inf",severity="high"}"#.to_string()));
         assert!(names.contains(&r#"t_sum_ms{severity="high"}"#.to_string()));
         assert_eq!(w.len(), 9 + 1 + 2);
@@ -171,7 +181,8 @@ mod tests {
         let h = |m| chrono::Utc.with_ymd_and_hms(2026, 3, 10, 12, m, 0).unwrap();
         let later = chrono::Utc.with_ymd_and_hms(2026, 3, 10, 13, 0, 0).unwrap();
         let w = coalesce(vec![count("c", &[], h(1), 2), count("c", &[], h(59), 3), count("c", &[], later, 1)]);
-        let deltas: Vec<i64> = w.iter().map(|w| if let AggregateWrite::Count { delta, .. } = w { *delta } else { 0 }).collect();
+        let deltas: Vec<i64> =
+            w.iter().map(|w| if let AggregateWrite::Count { delta, .. } = w { *delta } else { 0 }).collect();
         assert_eq!(deltas, vec![5, 1]);
     }
 }

@@ -53,7 +53,13 @@ pub fn detection_writes(d: &Detection, now: Timestamp) -> Vec<AggregateWrite> {
 
 /// The tenant-less `scored_to_alerted` latency of a detection recorded now.
 pub fn latency_writes(d: &Detection, now: Timestamp) -> Vec<AggregateWrite> {
-    observe(LATENCY_METRIC, &[("stage", "scored_to_alerted")], seconds_between(d.detected_at, now), &LATENCY_BUCKETS, now)
+    observe(
+        LATENCY_METRIC,
+        &[("stage", "scored_to_alerted")],
+        seconds_between(d.detected_at, now),
+        &LATENCY_BUCKETS,
+        now,
+    )
 }
 
 pub struct Alerter<A: ?Sized> {

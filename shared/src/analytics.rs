@@ -126,7 +126,12 @@ fn invalid_param(name: &str, value: &str, expected: &str) -> ApiError {
 }
 
 impl AnalyticsHandler {
-    pub fn new(ports: AnalyticsPorts, auth: Arc<Authenticator>, clock: Arc<dyn Clock>, config: AnalyticsConfig) -> Self {
+    pub fn new(
+        ports: AnalyticsPorts,
+        auth: Arc<Authenticator>,
+        clock: Arc<dyn Clock>,
+        config: AnalyticsConfig,
+    ) -> Self {
         AnalyticsHandler { ports, auth, clock, config }
     }
 
@@ -263,7 +268,8 @@ impl AnalyticsHandler {
             .take(q.limit.unwrap_or(50))
             .map(|s| {
                 let l = |k: &str| s.labels.get(k).filter(|v| !v.is_empty()).cloned();
-                let rules: Vec<String> = l("rules").map(|r| r.split(',').map(str::to_string).collect()).unwrap_or_default();
+                let rules: Vec<String> =
+                    l("rules").map(|r| r.split(',').map(str::to_string).collect()).unwrap_or_default();
                 json!({
                     "id": s.id, "at": s.at, "score": s.value, "risk": l("risk"), "rules": rules,
                     "src_ip": l("src_ip"), "user": l("user"), "host": l("host"), "source": l("source"),
@@ -282,7 +288,8 @@ impl AnalyticsHandler {
         let mut by_severity = serde_json::Map::new();
         let (mut ack_by, mut close_by, mut esc_open) = (severity_map(), severity_map(), severity_map());
         for (sev, s) in &a.by_severity {
-            let buckets: serde_json::Map<String, Value> = AGE_BUCKETS.iter().zip(s.open).map(|(b, n)| (b.to_string(), json!(n))).collect();
+            let buckets: serde_json::Map<String, Value> =
+                AGE_BUCKETS.iter().zip(s.open).map(|(b, n)| (b.to_string(), json!(n))).collect();
             by_severity.insert(
                 sev.as_str().into(),
                 json!({ "total": s.open.iter().sum::<u64>(), "buckets": buckets, "oldest_age_seconds": s.oldest_age_seconds }),
@@ -326,7 +333,11 @@ impl AnalyticsHandler {
                     .iter()
                     .rev()
                     .map(|sev| {
-                        let v: Vec<f64> = inside.iter().filter(|s| s.labels.get("severity").map(String::as_str) == Some(sev.as_str())).map(|s| s.value).collect();
+                        let v: Vec<f64> = inside
+                            .iter()
+                            .filter(|s| s.labels.get("severity").map(String::as_str) == Some(sev.as_str()))
+                            .map(|s| s.value)
+                            .collect();
                         (sev.as_str().to_string(), json!(Stats::of(v)))
                     })
                     .collect();
@@ -437,10 +448,14 @@ impl AnalyticsHandler {
         let mut peaks = serde_json::Map::new();
         for (i, name) in names.iter().enumerate() {
             totals.insert(name.to_string(), json!(hours.values().map(|c| c[i]).sum::<i64>()));
-            let mut ranked: Vec<(Timestamp, i64)> = hours.iter().map(|(h, c)| (*h, c[i])).filter(|(_, n)| *n > 0).collect();
+            let mut ranked: Vec<(Timestamp, i64)> =
+                hours.iter().map(|(h, c)| (*h, c[i])).filter(|(_, n)| *n > 0).collect();
             ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             ranked.truncate(3);
-            peaks.insert(name.to_string(), json!(ranked.into_iter().map(|(h, n)| json!({ "hour": h, "count": n })).collect::<Vec<_>>()));
+            peaks.insert(
+                name.to_string(),
+                json!(ranked.into_iter().map(|(h, n)| json!({ "hour": h, "count": n })).collect::<Vec<_>>()),
+            );
         }
         let per_hour: Vec<Value> = hours
             .iter()
@@ -478,7 +493,8 @@ impl AnalyticsHandler {
         let mut by_shift: BTreeMap<String, Tally> = shifts.iter().map(|s| (s.name.clone(), Tally::default())).collect();
         for kind in [TTA_SAMPLE, TTR_SAMPLE, TTC_SAMPLE] {
             for s in self.samples(tenant, kind, &q.window).await? {
-                let actor = s.labels.get("actor").cloned().filter(|a| !a.is_empty()).unwrap_or_else(|| "unknown".into());
+                let actor =
+                    s.labels.get("actor").cloned().filter(|a| !a.is_empty()).unwrap_or_else(|| "unknown".into());
                 let shift = shift_of(shifts, s.at).unwrap_or("unassigned").to_string();
                 // A re-close's sample id is `{ticket}#{n}`: the ticket is what was handled.
                 let ticket = s.id.split('#').next().unwrap_or(&s.id).to_string();
@@ -627,10 +643,7 @@ fn parse_time(name: &str, v: &str) -> Result<Timestamp, ApiError> {
 
 /// The start of the UTC hour holding `t`.
 pub fn floor_hour(t: Timestamp) -> Timestamp {
-    t.with_nanosecond(0)
-        .and_then(|t| t.with_second(0))
-        .and_then(|t| t.with_minute(0))
-        .unwrap_or(t)
+    t.with_nanosecond(0).and_then(|t| t.with_second(0)).and_then(|t| t.with_minute(0)).unwrap_or(t)
 }
 
 /// Sums `metric`'s hourly values by one label.
@@ -709,7 +722,11 @@ pub async fn open_tickets(alerts: &dyn AlertStore, tenant: &str) -> StoreResult<
         let mut page = PageRequest { limit: 500, cursor: None };
         for n in 0.. {
             if n == MAX_TICKET_PAGES {
-                tracing::warn!(tenant, status = status.as_str(), "more open tickets than analytics reads; counting the first ones");
+                tracing::warn!(
+                    tenant,
+                    status = status.as_str(),
+                    "more open tickets than analytics reads; counting the first ones"
+                );
                 break;
             }
             let p = alerts.list_tickets(tenant, &filter, &page).await?;
@@ -772,7 +789,8 @@ fn seconds(d: Duration) -> f64 {
 }
 
 pub fn aging(open: &[Ticket], now: Timestamp) -> Aging {
-    let mut by: BTreeMap<Severity, SeverityAging> = Severity::ALL.iter().map(|s| (*s, SeverityAging::default())).collect();
+    let mut by: BTreeMap<Severity, SeverityAging> =
+        Severity::ALL.iter().map(|s| (*s, SeverityAging::default())).collect();
     let mut breaches = Vec::new();
     for t in open.iter().filter(|t| t.status != TicketStatus::Closed) {
         let s = by.entry(t.severity).or_default();

@@ -70,10 +70,7 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> HttpResponse
 
 /// Decoded `key=value` pairs of the request's query string.
 pub fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
-    req.uri()
-        .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
+    req.uri().query().map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
 pub fn query_param(req: &HttpRequest, name: &str) -> Option<String> {

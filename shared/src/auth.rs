@@ -142,7 +142,8 @@ impl Authenticator {
             .to_str()
             .map_err(|_| AuthError::Unauthenticated("Authorization header is not ASCII".into()))?;
         let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
-        let scheme_ok = scheme.eq_ignore_ascii_case("bearer") || (allow_splunk && scheme.eq_ignore_ascii_case("splunk"));
+        let scheme_ok =
+            scheme.eq_ignore_ascii_case("bearer") || (allow_splunk && scheme.eq_ignore_ascii_case("splunk"));
         if !scheme_ok || token.trim().is_empty() {
             let expected = if allow_splunk { "Bearer <token> or Splunk <token>" } else { "Bearer <token>" };
             return Err(AuthError::Unauthenticated(format!("Authorization must be {expected}")));
@@ -171,7 +172,8 @@ fn describe(e: &jsonwebtoken::errors::Error) -> &'static str {
 
 /// Mints an HS256 token (for `vigil token` and tests).
 pub fn mint_hs256(secret: &str, claims: &Claims) -> Result<String, String> {
-    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes())).map_err(|e| e.to_string())
+    encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret.as_bytes()))
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -218,9 +220,13 @@ mod tests {
             Err(AuthError::Forbidden { have: Role::Sender, need: Role::Viewer })
         );
         let expired = mint_hs256(SECRET, &claims(Role::Admin, -3600)).unwrap();
-        assert!(matches!(a.authorize(&headers(&format!("Bearer {expired}")), Role::Sender, false), Err(AuthError::Unauthenticated(m)) if m.contains("expired")));
+        assert!(
+            matches!(a.authorize(&headers(&format!("Bearer {expired}")), Role::Sender, false), Err(AuthError::Unauthenticated(m)) if m.contains("expired"))
+        );
         let forged = mint_hs256("another-secret-another-secret-xx", &claims(Role::Admin, 600)).unwrap();
-        assert!(matches!(a.authorize(&headers(&format!("Bearer {forged}")), Role::Sender, false), Err(AuthError::Unauthenticated(m)) if m.contains("signature")));
+        assert!(
+            matches!(a.authorize(&headers(&format!("Bearer {forged}")), Role::Sender, false), Err(AuthError::Unauthenticated(m)) if m.contains("signature"))
+        );
         assert!(a.authorize(&HeaderMap::new(), Role::Sender, false).is_err());
         assert!(a.authorize(&headers("Basic abc"), Role::Sender, false).is_err());
     }

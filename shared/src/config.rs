@@ -218,7 +218,11 @@ impl Config {
         }
         let analytics = AnalyticsConfig {
             precision_floor,
-            precision_min_closed: parse_or(&get, "VIGIL_PRECISION_MIN_CLOSED", analytics_defaults.precision_min_closed)?,
+            precision_min_closed: parse_or(
+                &get,
+                "VIGIL_PRECISION_MIN_CLOSED",
+                analytics_defaults.precision_min_closed,
+            )?,
             shifts: match get("VIGIL_SHIFTS") {
                 Some(spec) if !spec.trim().is_empty() => {
                     parse_shifts(&spec).map_err(|problem| ConfigError { var: "VIGIL_SHIFTS".into(), problem })?
@@ -310,7 +314,8 @@ pub fn parse_shifts(spec: &str) -> Result<Vec<Shift>, String> {
             return Err(format!("shift {name:?} is given twice"));
         }
         let (start, end) = range.split_once('-').ok_or_else(|| format!("{item:?} is not name=HH:MM-HH:MM"))?;
-        let start_minute = minute(start, false).ok_or_else(|| format!("{item:?}: {start:?} is not a time 00:00-23:59"))?;
+        let start_minute =
+            minute(start, false).ok_or_else(|| format!("{item:?}: {start:?} is not a time 00:00-23:59"))?;
         let end_minute = minute(end, true).ok_or_else(|| format!("{item:?}: {end:?} is not a time 00:00-24:00"))?;
         if start_minute == end_minute {
             return Err(format!("{item:?}: a shift cannot start and end at the same time"));

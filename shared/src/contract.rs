@@ -19,8 +19,7 @@ use crate::error::StoreError;
 use crate::model::{Alert, Detection, Event, Outcome, Risk, Severity, Ticket, TicketStatus, Timestamp};
 use crate::ports::{
     AggregateWrite, AlertCandidate, HourlyCount, Page, PageRequest, Ports, QueueDepth, QueueReceiver, QueueSender,
-    ReceivedMessage, RecordOutcome, Sample, TicketFilter, WindowEntry, WindowUpdate, GLOBAL_TENANT,
-    TICKET_NOT_FOUND,
+    ReceivedMessage, RecordOutcome, Sample, TicketFilter, WindowEntry, WindowUpdate, GLOBAL_TENANT, TICKET_NOT_FOUND,
 };
 use crate::schema::{DETECTIONS_QUEUE, EVENTS_QUEUE};
 
@@ -173,7 +172,8 @@ pub fn detection(tenant: &str, rule: &str, entity: &str, id: &str, last_seen: Ti
 /// (the tests that need them set their own).
 pub fn candidate(d: &Detection, suppression: chrono::Duration) -> AlertCandidate {
     let every = |within: Duration| Severity::ALL.into_iter().map(|s| (s, within)).collect();
-    let sla = SlaPolicy { acknowledge: every(Duration::from_secs(15 * 60)), close: every(Duration::from_secs(24 * 3600)) };
+    let sla =
+        SlaPolicy { acknowledge: every(Duration::from_secs(15 * 60)), close: every(Duration::from_secs(24 * 3600)) };
     let suppression = suppression.to_std().expect("a non-negative suppression");
     let mut c = crate::alert::candidate(d, suppression, &sla, d.detected_at);
     c.on_open.clear();

@@ -57,9 +57,9 @@ impl<Q: QueueSender + ?Sized> IngestHandler<Q> {
         let route = match segs.as_slice() {
             ["v1", "events"] => Route::Events,
             ["v1", "syslog"] => Route::Syslog,
-            ["services", "collector"] | ["services", "collector", "event"] | ["services", "collector", "event", "1.0"] => {
-                Route::HecEvent
-            }
+            ["services", "collector"]
+            | ["services", "collector", "event"]
+            | ["services", "collector", "event", "1.0"] => Route::HecEvent,
             ["services", "collector", "raw"] | ["services", "collector", "raw", "1.0"] => Route::HecRaw,
             _ => return None,
         };
@@ -153,9 +153,8 @@ fn body_error(e: BodyError) -> ApiError {
         BodyError::Malformed { error, line, column } => {
             ApiError::bad_request(error).with_detail(serde_json::json!({ "line": line, "column": column }))
         }
-        BodyError::TooManyEvents { limit } => {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string()).with_detail(serde_json::json!({ "limit": limit }))
-        }
+        BodyError::TooManyEvents { limit } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, e.to_string())
+            .with_detail(serde_json::json!({ "limit": limit })),
     }
 }
 
@@ -181,8 +180,14 @@ fn check_content_type(route: Route, req: &HttpRequest) -> Result<(), ApiError> {
     let ok = match route {
         Route::Events => matches!(
             ct.as_str(),
-            "application/json" | "application/x-ndjson" | "application/ndjson" | "application/jsonl"
-                | "application/x-jsonlines" | "application/jsonlines" | "text/plain" | ""
+            "application/json"
+                | "application/x-ndjson"
+                | "application/ndjson"
+                | "application/jsonl"
+                | "application/x-jsonlines"
+                | "application/jsonlines"
+                | "text/plain"
+                | ""
         ),
         Route::Syslog | Route::HecRaw => ct.starts_with("text/") || ct == "application/octet-stream" || ct.is_empty(),
         Route::HecEvent => ct == "application/json" || ct.starts_with("text/") || ct.is_empty(),
@@ -232,8 +237,10 @@ fn decoded_body(req: &HttpRequest, limit: usize) -> Result<Vec<u8>, ApiError> {
             }
             Ok(out)
         }
-        other => Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("unsupported content encoding {other:?}"))
-            .with_detail(serde_json::json!({ "accepted": "gzip, identity" }))),
+        other => {
+            Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("unsupported content encoding {other:?}"))
+                .with_detail(serde_json::json!({ "accepted": "gzip, identity" })))
+        }
     }
 }
 
@@ -283,7 +290,8 @@ mod tests {
     }
 
     fn handler(queue: Arc<RecordingQueue>, limits: IngestLimits) -> IngestHandler<RecordingQueue> {
-        let auth = Authenticator::from_config(&AuthConfig { secret: Some(SECRET.into()), ..Default::default() }).unwrap();
+        let auth =
+            Authenticator::from_config(&AuthConfig { secret: Some(SECRET.into()), ..Default::default() }).unwrap();
         let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap());
         IngestHandler::new(queue, Arc::new(auth), limits, Arc::new(clock))
     }
@@ -294,7 +302,10 @@ mod tests {
     }
 
     fn req(path: &str, ct: Option<&str>) -> http::request::Builder {
-        let mut b = http::Request::builder().method("POST").uri(path).header("authorization", format!("Bearer {}", token(Role::Sender)));
+        let mut b = http::Request::builder()
+            .method("POST")
+            .uri(path)
+            .header("authorization", format!("Bearer {}", token(Role::Sender)));
         if let Some(ct) = ct {
             b = b.header("content-type", ct);
         }
@@ -311,16 +322,23 @@ mod tests {
         req(path, ct).body(bytes::Bytes::from(body.to_string())).unwrap()
     }
 
-    const SSH_FAIL: &str = "<38>Mar 10 11:59:01 web-1 sshd[1]: Failed password for root from 203.0.113.7 port 4000 ssh2";
+    const SSH_FAIL: &str =
+        "<38>Mar 10 11:59:01 web-1 sshd[1]: Failed password for root from 203.0.113.7 port 4000 ssh2";
 
     #[tokio::test]
     async fn accepts_json_ndjson_and_syslog_with_202_and_queues_every_event_for_the_tokens_tenant() {
         let q = Arc::new(RecordingQueue::default());
         let h = handler(q.clone(), IngestLimits::default());
-        let (s, b) = call(&h, post("/v1/events", Some("application/json"), r#"{"message":"hello","tenant":"evil","host":"h1"}"#)).await;
+        let (s, b) = call(
+            &h,
+            post("/v1/events", Some("application/json"), r#"{"message":"hello","tenant":"evil","host":"h1"}"#),
+        )
+        .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{b}");
         assert_eq!(b["accepted"], 1);
-        let (s, b) = call(&h, post("/v1/events", Some("application/x-ndjson"), "{\"message\":\"a\"}\n{\"message\":\"b\"}\n")).await;
+        let (s, b) =
+            call(&h, post("/v1/events", Some("application/x-ndjson"), "{\"message\":\"a\"}\n{\"message\":\"b\"}\n"))
+                .await;
         assert_eq!((s, b["accepted"].as_u64()), (StatusCode::ACCEPTED, Some(2)));
         let (s, b) = call(&h, post("/v1/syslog", Some("text/plain"), SSH_FAIL)).await;
         assert_eq!((s, b["accepted"].as_u64()), (StatusCode::ACCEPTED, Some(1)));
@@ -394,14 +412,20 @@ mod tests {
         let limits = IngestLimits { max_body_bytes: 10_000, ..IngestLimits::default() };
         let q = Arc::new(RecordingQueue::default());
         let h = handler(q.clone(), limits);
-        let r = req("/v1/syslog", None).header("content-encoding", "gzip").body(bytes::Bytes::from(gzip(SSH_FAIL.as_bytes()))).unwrap();
+        let r = req("/v1/syslog", None)
+            .header("content-encoding", "gzip")
+            .body(bytes::Bytes::from(gzip(SSH_FAIL.as_bytes())))
+            .unwrap();
         let (s, b) = call(&h, r).await;
         assert_eq!((s, b["accepted"].as_u64()), (StatusCode::ACCEPTED, Some(1)), "{b}");
         let bomb = gzip(&vec![b'a'; 10_000_000]);
         assert!(bomb.len() < 20_000);
         let r = req("/v1/syslog", None).header("content-encoding", "gzip").body(bytes::Bytes::from(bomb)).unwrap();
         assert_eq!(call(&h, r).await.0, StatusCode::PAYLOAD_TOO_LARGE);
-        let r = req("/v1/syslog", None).header("content-encoding", "gzip").body(bytes::Bytes::from_static(b"not gzip")).unwrap();
+        let r = req("/v1/syslog", None)
+            .header("content-encoding", "gzip")
+            .body(bytes::Bytes::from_static(b"not gzip"))
+            .unwrap();
         assert_eq!(call(&h, r).await.0, StatusCode::BAD_REQUEST);
     }
 
@@ -409,7 +433,8 @@ mod tests {
     async fn auth_failures_are_401_and_never_queue_anything() {
         let q = Arc::new(RecordingQueue::default());
         let h = handler(q.clone(), IngestLimits::default());
-        let no_auth = http::Request::builder().method("POST").uri("/v1/syslog").body(bytes::Bytes::from(SSH_FAIL)).unwrap();
+        let no_auth =
+            http::Request::builder().method("POST").uri("/v1/syslog").body(bytes::Bytes::from(SSH_FAIL)).unwrap();
         let (s, b) = call(&h, no_auth).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         assert!(b["error"].as_str().unwrap().contains("Authorization"));
@@ -454,11 +479,22 @@ mod tests {
             .unwrap();
         let (s, b) = call(&h, r).await;
         assert_eq!(s, StatusCode::OK, "{b}");
-        assert_eq!((b["text"].as_str(), b["code"].as_u64(), b["accepted"].as_u64()), (Some("Success"), Some(0), Some(2)));
-        let r = http::Request::builder().method("POST").uri("/services/collector/raw").body(bytes::Bytes::from("x")).unwrap();
+        assert_eq!(
+            (b["text"].as_str(), b["code"].as_u64(), b["accepted"].as_u64()),
+            (Some("Success"), Some(0), Some(2))
+        );
+        let r = http::Request::builder()
+            .method("POST")
+            .uri("/services/collector/raw")
+            .body(bytes::Bytes::from("x"))
+            .unwrap();
         let (s, b) = call(&h, r).await;
         assert_eq!((s, b["code"].as_u64()), (StatusCode::UNAUTHORIZED, Some(3)));
-        let r = http::Request::builder().method("GET").uri("/services/collector/health/1.0").body(bytes::Bytes::new()).unwrap();
+        let r = http::Request::builder()
+            .method("GET")
+            .uri("/services/collector/health/1.0")
+            .body(bytes::Bytes::new())
+            .unwrap();
         assert_eq!(call(&h, r).await.1["code"], 17);
     }
 

@@ -34,11 +34,19 @@ pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
 
 /// The per-tenant counters: name, help, labels besides `tenant`.
 const COUNTERS: [(&str, &str, &[&str]); 6] = [
-    ("vigil_events_ingested_total", "Unique events that entered the pipeline (counted once, when first stored).", &["source"]),
+    (
+        "vigil_events_ingested_total",
+        "Unique events that entered the pipeline (counted once, when first stored).",
+        &["source"],
+    ),
     ("vigil_events_scored_total", "Scored events by risk band.", &["risk"]),
     ("vigil_detections_total", "Detections (distinct detection ids).", &["rule", "severity"]),
     ("vigil_alerts_total", "Alerts opened (after dedup).", &["rule", "severity"]),
-    (CLOSED_METRIC, "Ticket closes by rule and disposition; precision = true_positive / all.", &["rule", "disposition"]),
+    (
+        CLOSED_METRIC,
+        "Ticket closes by rule and disposition; precision = true_positive / all.",
+        &["rule", "disposition"],
+    ),
     (ESCALATED_METRIC, "Ticket escalations.", &["severity"]),
 ];
 
@@ -106,9 +114,23 @@ pub async fn render(ports: &AnalyticsPorts, tenant: &str, now: Timestamp) -> Res
         registry.register(Box::new(vec))?;
     }
     for (name, help) in TICKET_HISTOGRAMS {
-        registry.register(Box::new(StoredHistogram::new(name, help, &totals, &TICKET_BUCKETS, &["severity"], Some(tenant))?))?;
+        registry.register(Box::new(StoredHistogram::new(
+            name,
+            help,
+            &totals,
+            &TICKET_BUCKETS,
+            &["severity"],
+            Some(tenant),
+        )?))?;
     }
-    registry.register(Box::new(StoredHistogram::new(LATENCY_METRIC, LATENCY_HELP, &global, &LATENCY_BUCKETS, &["stage"], None)?))?;
+    registry.register(Box::new(StoredHistogram::new(
+        LATENCY_METRIC,
+        LATENCY_HELP,
+        &global,
+        &LATENCY_BUCKETS,
+        &["stage"],
+        None,
+    )?))?;
 
     let a = aging(&open, now);
     let open_g = GaugeVec::new(
@@ -135,7 +157,8 @@ pub async fn render(ports: &AnalyticsPorts, tenant: &str, now: Timestamp) -> Res
         breached.get_metric_with_label_values(&[tenant, sev, "acknowledge"])?.set(s.ack_breached as f64);
         breached.get_metric_with_label_values(&[tenant, sev, "close"])?.set(s.close_breached as f64);
     }
-    let queues = GaugeVec::new(Opts::new("vigil_queue_messages", "Approximate visible messages per queue."), &["queue"])?;
+    let queues =
+        GaugeVec::new(Opts::new("vigil_queue_messages", "Approximate visible messages per queue."), &["queue"])?;
     for (name, visible) in depths {
         queues.get_metric_with_label_values(&[name])?.set(visible as f64);
     }
@@ -198,7 +221,8 @@ impl StoredHistogram {
                 _ => p.sum_ms += v,
             }
         }
-        let names: Vec<String> = tenant.map(|_| "tenant").into_iter().chain(labels.iter().copied()).map(str::to_string).collect();
+        let names: Vec<String> =
+            tenant.map(|_| "tenant").into_iter().chain(labels.iter().copied()).map(str::to_string).collect();
         let desc = Desc::new(name.to_string(), help.to_string(), names.clone(), HashMap::new())?;
         let mut metrics = Vec::with_capacity(series.len());
         for (values, p) in series {
@@ -222,7 +246,9 @@ impl StoredHistogram {
                     let mut bucket = Bucket::default();
                     bucket.set_upper_bound(*b);
                     // Cumulative, and never above the total count (a torn read could otherwise say so).
-                    bucket.set_cumulative_count((p.buckets.get(&format_le(*b)).copied().unwrap_or(0).max(0) as u64).min(count));
+                    bucket.set_cumulative_count(
+                        (p.buckets.get(&format_le(*b)).copied().unwrap_or(0).max(0) as u64).min(count),
+                    );
                     bucket
                 })
                 .collect();
@@ -266,7 +292,8 @@ mod tests {
     #[tokio::test]
     async fn histograms_counters_gauges_and_queues_in_the_text_format() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let backend = crate::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(SystemClock)).expect("open");
+        let backend =
+            crate::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(SystemClock)).expect("open");
         let ports = AnalyticsPorts::from_ports(&backend.ports());
         let now = Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap();
         let mut writes = vec![
@@ -277,7 +304,11 @@ mod tests {
         writes.extend(observe(TTA_METRIC, &[("severity", "high")], 120.0, &TICKET_BUCKETS, now));
         writes.extend(observe(TTA_METRIC, &[("severity", "high")], 1000.0, &TICKET_BUCKETS, now));
         ports.aggregates.apply("acme", &writes).await.expect("apply");
-        ports.aggregates.apply("globex", &[count("vigil_events_ingested_total", &[("source", "json")], now, 5)]).await.expect("apply");
+        ports
+            .aggregates
+            .apply("globex", &[count("vigil_events_ingested_total", &[("source", "json")], now, 5)])
+            .await
+            .expect("apply");
         let latency = observe(LATENCY_METRIC, &[("stage", "received_to_scored")], 0.2, &LATENCY_BUCKETS, now);
         ports.aggregates.apply(GLOBAL_TENANT, &latency).await.expect("apply");
 

@@ -35,11 +35,8 @@ pub fn pack_encoded(items: &[String], key: &str, max_bytes: usize) -> Result<Vec
 
 /// Encodes and packs `items` (see [`pack_encoded`]).
 pub fn pack<T: Serialize>(items: &[T], key: &str, max_bytes: usize) -> Result<Vec<String>, usize> {
-    let encoded: Vec<String> = items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| serde_json::to_string(it).map_err(|_| i))
-        .collect::<Result<_, _>>()?;
+    let encoded: Vec<String> =
+        items.iter().enumerate().map(|(i, it)| serde_json::to_string(it).map_err(|_| i)).collect::<Result<_, _>>()?;
     pack_encoded(&encoded, key, max_bytes)
 }
 
@@ -49,7 +46,8 @@ mod tests {
 
     #[test]
     fn packs_into_valid_json_bodies_within_the_limit_and_keeps_order() {
-        let items: Vec<String> = (0..1000).map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 50))).collect();
+        let items: Vec<String> =
+            (0..1000).map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 50))).collect();
         let bodies = pack_encoded(&items, "events", 4096).unwrap();
         assert!(bodies.len() > 1);
         let mut seen = Vec::new();

@@ -45,7 +45,11 @@ fn seconds_between(from: Timestamp, to: Timestamp) -> f64 {
 /// The aggregate writes for the events stored for the first time (`inserted[i]` true): per tenant, the
 /// ingested / scored counters, the hourly category counter and a `threat` sample for every high or critical
 /// event; and, tenant-less, the `received_to_scored` latency (`now − received_at`). Coalesced.
-pub fn event_writes(events: &[Event], inserted: &[bool], now: Timestamp) -> (BTreeMap<String, Vec<AggregateWrite>>, Vec<AggregateWrite>) {
+pub fn event_writes(
+    events: &[Event],
+    inserted: &[bool],
+    now: Timestamp,
+) -> (BTreeMap<String, Vec<AggregateWrite>>, Vec<AggregateWrite>) {
     let mut per_tenant: BTreeMap<String, Vec<AggregateWrite>> = BTreeMap::new();
     let mut global = Vec::new();
     for (e, _) in events.iter().zip(inserted).filter(|(_, new)| **new) {
@@ -63,7 +67,9 @@ pub fn event_writes(events: &[Event], inserted: &[bool], now: Timestamp) -> (BTr
             labels.insert("rules".to_string(), e.rules.join(","));
             labels.insert("source".to_string(), source.clone());
             labels.insert("event_time".to_string(), e.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
-            for (k, v) in [("src_ip", e.src_ip.map(|ip| ip.to_string())), ("user", e.user.clone()), ("host", e.host.clone())] {
+            for (k, v) in
+                [("src_ip", e.src_ip.map(|ip| ip.to_string())), ("user", e.user.clone()), ("host", e.host.clone())]
+            {
                 if let Some(v) = v {
                     labels.insert(k.to_string(), label_value(&v));
                 }
@@ -76,7 +82,13 @@ pub fn event_writes(events: &[Event], inserted: &[bool], now: Timestamp) -> (BTr
                 labels,
             }));
         }
-        global.extend(observe(LATENCY_METRIC, &[("stage", "received_to_scored")], seconds_between(e.received_at, now), &LATENCY_BUCKETS, now));
+        global.extend(observe(
+            LATENCY_METRIC,
+            &[("stage", "received_to_scored")],
+            seconds_between(e.received_at, now),
+            &LATENCY_BUCKETS,
+            now,
+        ));
     }
     let per_tenant = per_tenant.into_iter().map(|(t, w)| (t, coalesce(w))).collect();
     (per_tenant, coalesce(global))

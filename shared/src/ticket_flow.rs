@@ -56,7 +56,8 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [Action::Acknowledge, Action::Respond, Action::Assign, Action::Escalate, Action::Close, Action::Reopen];
+    pub const ALL: [Action; 6] =
+        [Action::Acknowledge, Action::Respond, Action::Assign, Action::Escalate, Action::Close, Action::Reopen];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -166,9 +167,10 @@ impl Command {
             },
             Action::Escalate => Command::Escalate { note },
             Action::Close => Command::Close {
-                disposition: input
-                    .disposition
-                    .ok_or_else(|| InvalidInput { field: "disposition", message: format!("close needs a disposition: one of {}", DISPOSITIONS.join(", ")) })?,
+                disposition: input.disposition.ok_or_else(|| InvalidInput {
+                    field: "disposition",
+                    message: format!("close needs a disposition: one of {}", DISPOSITIONS.join(", ")),
+                })?,
                 note,
             },
             Action::Reopen => Command::Reopen { note: required("note", note, action)? },
@@ -228,7 +230,13 @@ pub fn check(ticket: &Ticket, action: Action) -> Result<(), IllegalTransition> {
     };
     match reason {
         None => Ok(()),
-        Some(reason) => Err(IllegalTransition { action, status: ticket.status, escalated: ticket.escalated, version: ticket.version, reason }),
+        Some(reason) => Err(IllegalTransition {
+            action,
+            status: ticket.status,
+            escalated: ticket.escalated,
+            version: ticket.version,
+            reason,
+        }),
     }
 }
 
@@ -237,12 +245,22 @@ fn seconds_since(from: Timestamp, to: Timestamp) -> f64 {
 }
 
 /// A histogram observation plus the sample behind exact percentiles.
-fn measure(writes: &mut Vec<AggregateWrite>, ticket: &Ticket, actor: &str, metric: &str, kind: &str, id: String, now: Timestamp) {
+fn measure(
+    writes: &mut Vec<AggregateWrite>,
+    ticket: &Ticket,
+    actor: &str,
+    metric: &str,
+    kind: &str,
+    id: String,
+    now: Timestamp,
+) {
     let value = seconds_since(ticket.created_at, now);
     let severity = ticket.severity.as_str();
     writes.extend(observe(metric, &[("severity", severity)], value, &TICKET_BUCKETS, now));
-    let labels: BTreeMap<String, String> =
-        [("severity", severity), ("rule", ticket.rule.as_str()), ("actor", actor)].into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let labels: BTreeMap<String, String> = [("severity", severity), ("rule", ticket.rule.as_str()), ("actor", actor)]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     writes.push(AggregateWrite::Sample(Sample { kind: kind.to_string(), id, at: now, value, labels }));
 }
 
@@ -255,7 +273,12 @@ fn joined(head: String, note: Option<&String>) -> String {
 
 /// Applies the command to the ticket: checks it is legal, changes the ticket (status, timestamps, history,
 /// version) and returns the aggregate writes the change implies. On error the ticket is left untouched.
-pub fn apply(ticket: &mut Ticket, command: &Command, actor: &str, now: Timestamp) -> Result<Vec<AggregateWrite>, IllegalTransition> {
+pub fn apply(
+    ticket: &mut Ticket,
+    command: &Command,
+    actor: &str,
+    now: Timestamp,
+) -> Result<Vec<AggregateWrite>, IllegalTransition> {
     let action = command.action();
     check(ticket, action)?;
     let from = ticket.status;
@@ -297,7 +320,12 @@ pub fn apply(ticket: &mut Ticket, command: &Command, actor: &str, now: Timestamp
             let n = ticket.history.iter().filter(|h| h.action == Action::Close.as_str()).count() + 1;
             let id = if n == 1 { ticket.id.clone() } else { format!("{}#{n}", ticket.id) };
             measure(&mut writes, ticket, actor, TTC_METRIC, "ttc", id, now);
-            writes.push(count(CLOSED_METRIC, &[("rule", ticket.rule.as_str()), ("disposition", disposition.as_str())], now, 1));
+            writes.push(count(
+                CLOSED_METRIC,
+                &[("rule", ticket.rule.as_str()), ("disposition", disposition.as_str())],
+                now,
+                1,
+            ));
             Some(joined(format!("closed as {}", disposition.as_str()), note.as_ref()))
         }
         Command::Reopen { note } => {
@@ -307,7 +335,14 @@ pub fn apply(ticket: &mut Ticket, command: &Command, actor: &str, now: Timestamp
             Some(note.clone())
         }
     };
-    ticket.history.push(HistoryEntry { at: now, actor: actor.to_string(), action: action.as_str().to_string(), from: Some(from), to: ticket.status, note });
+    ticket.history.push(HistoryEntry {
+        at: now,
+        actor: actor.to_string(),
+        action: action.as_str().to_string(),
+        from: Some(from),
+        to: ticket.status,
+        note,
+    });
     ticket.version += 1;
     Ok(writes)
 }
@@ -345,7 +380,14 @@ mod tests {
             acknowledge_by: t0() + Duration::hours(1),
             close_by: t0() + Duration::hours(24),
             version: 1,
-            history: vec![HistoryEntry { at: t0(), actor: "vigil".into(), action: "open".into(), from: None, to: TicketStatus::New, note: None }],
+            history: vec![HistoryEntry {
+                at: t0(),
+                actor: "vigil".into(),
+                action: "open".into(),
+                from: None,
+                to: TicketStatus::New,
+                note: None,
+            }],
         }
     }
 
@@ -400,7 +442,8 @@ mod tests {
         counts(writes).into_iter().filter_map(|(n, _)| CounterName::parse(&n).map(|c| c.metric)).collect()
     }
 
-    const STATES: [TicketStatus; 4] = [TicketStatus::New, TicketStatus::Acknowledged, TicketStatus::InProgress, TicketStatus::Closed];
+    const STATES: [TicketStatus; 4] =
+        [TicketStatus::New, TicketStatus::Acknowledged, TicketStatus::InProgress, TicketStatus::Closed];
 
     /// The transition table: (action, from, escalated) → Some(to) when legal.
     fn expected(action: Action, from: TicketStatus, escalated: bool) -> Option<TicketStatus> {
@@ -437,9 +480,16 @@ mod tests {
                             assert!(h.note.as_deref().is_some_and(|n| n.contains("looked at it")), "{h:?}");
                         }
                         None => {
-                            let e = result.expect_err(&format!("{action} from {from:?} (escalated {escalated}) must be illegal"));
-                            assert_eq!((e.action, e.status, e.escalated, e.version), (action, from, escalated, before.version));
-                            assert_eq!(e.state_json(), serde_json::json!({"status": from.as_str(), "escalated": escalated, "version": before.version}));
+                            let e = result
+                                .expect_err(&format!("{action} from {from:?} (escalated {escalated}) must be illegal"));
+                            assert_eq!(
+                                (e.action, e.status, e.escalated, e.version),
+                                (action, from, escalated, before.version)
+                            );
+                            assert_eq!(
+                                e.state_json(),
+                                serde_json::json!({"status": from.as_str(), "escalated": escalated, "version": before.version})
+                            );
                             assert_eq!(t, before, "an illegal transition leaves the ticket untouched");
                         }
                     }
@@ -454,7 +504,10 @@ mod tests {
         let at = t0() + Duration::seconds(240);
         let w = apply(&mut t, &cmd(Action::Acknowledge), "alice", at).expect("ack");
         assert_eq!(t.acknowledged_at, Some(at));
-        assert_eq!(metrics(&w), [format!("{TTA_METRIC}_bucket"), format!("{TTA_METRIC}_count"), format!("{TTA_METRIC}_sum_ms")].into());
+        assert_eq!(
+            metrics(&w),
+            [format!("{TTA_METRIC}_bucket"), format!("{TTA_METRIC}_count"), format!("{TTA_METRIC}_sum_ms")].into()
+        );
         let c = counts(&w);
         assert!(c.contains(&(format!("{TTA_METRIC}_bucket{{le=\"300\",severity=\"high\"}}"), 1)), "{c:?}");
         assert!(!c.iter().any(|(n, _)| n.contains("le=\"60\"")), "240 s is above the 60 s bucket");
@@ -478,7 +531,10 @@ mod tests {
         let first = t0() + Duration::minutes(20);
         let w = apply(&mut t, &cmd(Action::Respond), "bob", first).expect("respond");
         assert_eq!((t.status, t.responded_at), (TicketStatus::InProgress, Some(first)));
-        assert_eq!(metrics(&w), [format!("{TTR_METRIC}_bucket"), format!("{TTR_METRIC}_count"), format!("{TTR_METRIC}_sum_ms")].into());
+        assert_eq!(
+            metrics(&w),
+            [format!("{TTR_METRIC}_bucket"), format!("{TTR_METRIC}_count"), format!("{TTR_METRIC}_sum_ms")].into()
+        );
         let s = samples(&w);
         assert_eq!((s.len(), s[0].kind.as_str(), s[0].value, s[0].labels["actor"].as_str()), (1, "ttr", 1200.0, "bob"));
         let w = apply(&mut t, &cmd(Action::Respond), "bob", first + Duration::minutes(5)).expect("respond again");
@@ -494,7 +550,9 @@ mod tests {
         assert!(w.is_empty());
         assert_eq!((t.assignee.as_deref(), t.status), (Some("bob"), TicketStatus::New));
         assert_eq!(t.history.last().and_then(|h| h.note.clone()).as_deref(), Some("assigned to bob: looked at it"));
-        let reassign = Command::new(Action::Assign, CommandInput { assignee: Some(" dave ".into()), ..Default::default() }).expect("valid");
+        let reassign =
+            Command::new(Action::Assign, CommandInput { assignee: Some(" dave ".into()), ..Default::default() })
+                .expect("valid");
         apply(&mut t, &reassign, "alice", t0()).expect("reassign");
         assert_eq!(t.assignee.as_deref(), Some("dave"));
         assert_eq!(t.history.last().and_then(|h| h.note.clone()).as_deref(), Some("assigned to dave"));
@@ -517,16 +575,24 @@ mod tests {
     fn closing_an_unacknowledged_ticket_acknowledges_it_and_observes_both() {
         let mut t = ticket();
         let at = t0() + Duration::hours(2);
-        let cmd = Command::new(Action::Close, CommandInput { disposition: Some(Disposition::FalsePositive), ..Default::default() }).expect("valid");
+        let cmd = Command::new(
+            Action::Close,
+            CommandInput { disposition: Some(Disposition::FalsePositive), ..Default::default() },
+        )
+        .expect("valid");
         let w = apply(&mut t, &cmd, "alice", at).expect("close");
-        assert_eq!((t.status, t.acknowledged_at, t.closed_at, t.disposition), (TicketStatus::Closed, Some(at), Some(at), Some(Disposition::FalsePositive)));
+        assert_eq!(
+            (t.status, t.acknowledged_at, t.closed_at, t.disposition),
+            (TicketStatus::Closed, Some(at), Some(at), Some(Disposition::FalsePositive))
+        );
         assert_eq!(t.responded_at, None);
         let m = metrics(&w);
         for metric in [TTA_METRIC, TTC_METRIC] {
             assert!(m.contains(&format!("{metric}_count")), "{m:?}");
         }
         assert!(!m.iter().any(|n| n.starts_with(TTR_METRIC)));
-        assert!(counts(&w).contains(&(format!("{CLOSED_METRIC}{{disposition=\"false_positive\",rule=\"ssh_brute_force\"}}"), 1)));
+        assert!(counts(&w)
+            .contains(&(format!("{CLOSED_METRIC}{{disposition=\"false_positive\",rule=\"ssh_brute_force\"}}"), 1)));
         let kinds: Vec<(String, String, f64)> = samples(&w).into_iter().map(|s| (s.kind, s.id, s.value)).collect();
         assert_eq!(kinds, vec![("tta".into(), "T1".into(), 7200.0), ("ttc".into(), "T1".into(), 7200.0)]);
         assert_eq!(t.history.last().and_then(|h| h.note.clone()).as_deref(), Some("closed as false_positive"));
@@ -541,7 +607,8 @@ mod tests {
         let m = metrics(&w);
         assert!(!m.iter().any(|n| n.starts_with(TTA_METRIC)), "{m:?}");
         assert_eq!(samples(&w).iter().map(|s| s.kind.as_str()).collect::<Vec<_>>(), vec!["ttc"]);
-        assert!(counts(&w).contains(&(format!("{CLOSED_METRIC}{{disposition=\"true_positive\",rule=\"ssh_brute_force\"}}"), 1)));
+        assert!(counts(&w)
+            .contains(&(format!("{CLOSED_METRIC}{{disposition=\"true_positive\",rule=\"ssh_brute_force\"}}"), 1)));
         assert!(counts(&w).contains(&(format!("{TTC_METRIC}_sum_ms{{severity=\"high\"}}"), 3_600_000)));
     }
 
@@ -555,7 +622,10 @@ mod tests {
         assert_eq!((t.acknowledged_at, t.responded_at), (acked, responded));
         let w = apply(&mut t, &cmd(Action::Close), "bob", t0() + Duration::hours(3)).expect("close again");
         let s = samples(&w);
-        assert_eq!(s.iter().map(|s| (s.kind.as_str(), s.id.as_str(), s.value)).collect::<Vec<_>>(), vec![("ttc", "T1#2", 10800.0)]);
+        assert_eq!(
+            s.iter().map(|s| (s.kind.as_str(), s.id.as_str(), s.value)).collect::<Vec<_>>(),
+            vec![("ttc", "T1#2", 10800.0)]
+        );
         assert!(metrics(&w).contains(&format!("{TTC_METRIC}_count")));
         apply(&mut t, &cmd(Action::Reopen), "alice", t0() + Duration::hours(4)).expect("reopen");
         let w = apply(&mut t, &cmd(Action::Close), "bob", t0() + Duration::hours(5)).expect("third close");
@@ -595,7 +665,8 @@ mod tests {
         assert_eq!(Command::new(Action::Acknowledge, long).map_err(|e| e.field), Err("note"));
         let stray = CommandInput { assignee: Some("bob".into()), ..Default::default() };
         assert_eq!(Command::new(Action::Acknowledge, stray).map_err(|e| e.field), Err("assignee"));
-        let stray = CommandInput { disposition: Some(Disposition::Benign), assignee: Some("bob".into()), ..Default::default() };
+        let stray =
+            CommandInput { disposition: Some(Disposition::Benign), assignee: Some("bob".into()), ..Default::default() };
         assert_eq!(Command::new(Action::Assign, stray).map_err(|e| e.field), Err("disposition"));
         assert_eq!(
             Command::new(Action::Respond, CommandInput { note: Some(" contained host ".into()), ..Default::default() }),

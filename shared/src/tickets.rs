@@ -13,12 +13,12 @@ use std::time::Duration;
 use http::{header, HeaderValue, Method, StatusCode};
 use rand::Rng;
 
+use crate::aggregates::coalesce;
 use crate::api::{healthz, json, path_segments, query_pairs, ApiError, HttpRequest, HttpResponse};
 use crate::auth::{Authenticator, Claims, Role};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::model::{Severity, Ticket, TicketStatus};
-use crate::aggregates::coalesce;
 use crate::ports::{AlertStore, PageRequest, TicketFilter, TICKET_NOT_FOUND};
 use crate::ticket_flow::{self, Action, Command, CommandInput, IllegalTransition, DISPOSITIONS};
 
@@ -75,7 +75,8 @@ impl<A: AlertStore + ?Sized> TicketsHandler<A> {
         match self.route(&req).await {
             Ok(resp) => resp,
             Err(e) => {
-                let allow = (e.status == StatusCode::METHOD_NOT_ALLOWED).then(|| e.error.trim_start_matches("use ").to_string());
+                let allow = (e.status == StatusCode::METHOD_NOT_ALLOWED)
+                    .then(|| e.error.trim_start_matches("use ").to_string());
                 let mut resp = e.into_response();
                 if let Some(v) = allow.and_then(|a| HeaderValue::from_str(&a).ok()) {
                     resp.headers_mut().insert(header::ALLOW, v);
@@ -132,7 +133,13 @@ impl<A: AlertStore + ?Sized> TicketsHandler<A> {
     }
 
     /// Read, apply, conditional write; on a version conflict, again from the read.
-    async fn transition(&self, req: &HttpRequest, claims: &Claims, id: &str, action: Action) -> Result<HttpResponse, ApiError> {
+    async fn transition(
+        &self,
+        req: &HttpRequest,
+        claims: &Claims,
+        id: &str,
+        action: Action,
+    ) -> Result<HttpResponse, ApiError> {
         let command = transition_command(req, action)?;
         let if_match = if_match(req)?;
         let mut last_read: Option<serde_json::Value> = None;
@@ -172,7 +179,8 @@ impl<A: AlertStore + ?Sized> TicketsHandler<A> {
             }
         }
         let detail = last_read.unwrap_or(serde_json::Value::Null);
-        Err(ApiError::new(StatusCode::CONFLICT, "the ticket kept changing concurrently; read it again and retry").with_detail(detail))
+        Err(ApiError::new(StatusCode::CONFLICT, "the ticket kept changing concurrently; read it again and retry")
+            .with_detail(detail))
     }
 }
 
@@ -181,7 +189,10 @@ impl<A: AlertStore + ?Sized> TicketsHandler<A> {
 pub fn transition_command(req: &HttpRequest, action: Action) -> Result<Command, ApiError> {
     let body = req.body();
     if body.len() > MAX_TRANSITION_BODY_BYTES {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {MAX_TRANSITION_BODY_BYTES} bytes")));
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {MAX_TRANSITION_BODY_BYTES} bytes"),
+        ));
     }
     let empty = body.iter().all(u8::is_ascii_whitespace);
     if !empty {
@@ -214,7 +225,9 @@ pub fn transition_command(req: &HttpRequest, action: Action) -> Result<Command, 
             } else {
                 format!("unknown field {name}")
             };
-            return Err(ApiError::bad_request(error).with_detail(serde_json::json!({ "field": name, "allowed": allowed })));
+            return Err(
+                ApiError::bad_request(error).with_detail(serde_json::json!({ "field": name, "allowed": allowed }))
+            );
         }
         let text = match v {
             serde_json::Value::Null => None,
@@ -232,7 +245,9 @@ pub fn transition_command(req: &HttpRequest, action: Action) -> Result<Command, 
                     None => None,
                     Some(d) => Some(ticket_flow::parse_disposition(d.trim()).ok_or_else(|| {
                         ApiError::bad_request(format!("invalid disposition; allowed: {}", DISPOSITIONS.join(", ")))
-                            .with_detail(serde_json::json!({ "field": "disposition", "value": d, "allowed": DISPOSITIONS }))
+                            .with_detail(
+                                serde_json::json!({ "field": "disposition", "value": d, "allowed": DISPOSITIONS }),
+                            )
                     })?),
                 }
             }
@@ -256,7 +271,8 @@ pub fn if_match(req: &HttpRequest) -> Result<Option<u64>, ApiError> {
     }
     let bare = raw.strip_prefix("W/").unwrap_or(raw).trim_matches('"');
     bare.parse::<u64>().map(Some).map_err(|_| {
-        ApiError::bad_request("If-Match must be a ticket version (a number)").with_detail(serde_json::json!({ "if_match": raw }))
+        ApiError::bad_request("If-Match must be a ticket version (a number)")
+            .with_detail(serde_json::json!({ "if_match": raw }))
     })
 }
 
@@ -289,7 +305,8 @@ fn ticket_filter(req: &HttpRequest) -> Result<TicketFilter, ApiError> {
         match k.as_str() {
             "status" => {
                 f.status = Some(
-                    TicketStatus::parse(&v).ok_or_else(|| invalid_param("status", &v, "new|acknowledged|in_progress|closed"))?,
+                    TicketStatus::parse(&v)
+                        .ok_or_else(|| invalid_param("status", &v, "new|acknowledged|in_progress|closed"))?,
                 )
             }
             "severity" => {
@@ -331,10 +348,14 @@ mod tests {
         assert_eq!(transition_command(&req("", &[]), Action::Acknowledge), Ok(Command::Acknowledge { note: None }));
         assert_eq!(transition_command(&req("  \n", &[]), Action::Escalate), Ok(Command::Escalate { note: None }));
         assert_eq!(
-            transition_command(&req(r#"{"disposition":"benign","note":null}"#, &[("content-type", "application/json; charset=utf-8")]), Action::Close),
+            transition_command(
+                &req(r#"{"disposition":"benign","note":null}"#, &[("content-type", "application/json; charset=utf-8")]),
+                Action::Close
+            ),
             Ok(Command::Close { disposition: Disposition::Benign, note: None })
         );
-        let e = transition_command(&req(r#"{"disposition":"benign","colour":"red"}"#, &[]), Action::Close).expect_err("unknown");
+        let e = transition_command(&req(r#"{"disposition":"benign","colour":"red"}"#, &[]), Action::Close)
+            .expect_err("unknown");
         assert_eq!((e.status, field(&e)), (StatusCode::BAD_REQUEST, Some("colour")));
         assert!(e.error.contains("colour"));
         let e = transition_command(&req(r#"{"assignee":"bob"}"#, &[]), Action::Close).expect_err("not taken");
@@ -350,10 +371,17 @@ mod tests {
         assert!(e.detail.as_ref().is_some_and(|d| d["line"] == 1), "{e:?}");
         let e = transition_command(&req("\"ack\"", &[]), Action::Acknowledge).expect_err("not an object");
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        let e = transition_command(&req("note=x", &[("content-type", "application/x-www-form-urlencoded")]), Action::Respond).expect_err("form");
+        let e = transition_command(
+            &req("note=x", &[("content-type", "application/x-www-form-urlencoded")]),
+            Action::Respond,
+        )
+        .expect_err("form");
         assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         let big = format!("{{\"note\":\"{}\"}}", "x".repeat(MAX_TRANSITION_BODY_BYTES));
-        assert_eq!(transition_command(&req(&big, &[]), Action::Respond).map_err(|e| e.status), Err(StatusCode::PAYLOAD_TOO_LARGE));
+        assert_eq!(
+            transition_command(&req(&big, &[]), Action::Respond).map_err(|e| e.status),
+            Err(StatusCode::PAYLOAD_TOO_LARGE)
+        );
     }
 
     #[test]

@@ -34,7 +34,13 @@ pub fn token(secret: &str, tenant: &str, role: Role, sub: &str) -> String {
 }
 
 /// A request with the given content type and, when there is a token, bearer auth.
-pub fn request(method: Method, path: &str, token: Option<&str>, content_type: &str, body: impl Into<Bytes>) -> HttpRequest {
+pub fn request(
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> HttpRequest {
     let mut b = http::Request::builder().method(method).uri(path).header("content-type", content_type);
     if let Some(t) = token {
         b = b.header("authorization", format!("Bearer {t}"));
@@ -46,7 +52,8 @@ pub fn request(method: Method, path: &str, token: Option<&str>, content_type: &s
 pub async fn call(host: &Host, req: HttpRequest) -> (StatusCode, Value) {
     let resp = host.handle_http(req).await;
     let status = resp.status();
-    let body: Value = serde_json::from_slice(resp.body()).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(resp.body())));
+    let body: Value = serde_json::from_slice(resp.body())
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(resp.body())));
     (status, body)
 }
 
@@ -59,10 +66,18 @@ pub async fn get(host: &Host, path: &str, token: &str) -> (StatusCode, Value) {
 /// at `stamp(30)`.
 pub fn brute_force(ip: &str, host: &str, success: bool, stamp: impl Fn(i64) -> String) -> Vec<String> {
     let mut lines: Vec<String> = (0..20)
-        .map(|i| format!("<38>{} {host} sshd[{}]: Failed password for root from {ip} port {} ssh2", stamp(i), 1000 + i, 40000 + i))
+        .map(|i| {
+            format!(
+                "<38>{} {host} sshd[{}]: Failed password for root from {ip} port {} ssh2",
+                stamp(i),
+                1000 + i,
+                40000 + i
+            )
+        })
         .collect();
     if success {
-        lines.push(format!("<38>{} {host} sshd[2000]: Accepted password for root from {ip} port 40100 ssh2", stamp(30)));
+        lines
+            .push(format!("<38>{} {host} sshd[2000]: Accepted password for root from {ip} port 40100 ssh2", stamp(30)));
     }
     lines
 }
@@ -74,7 +89,9 @@ pub fn brute_force_then_success() -> String {
 
 /// An HS256 authenticator for `secret`.
 pub fn authenticator(secret: &str) -> Arc<Authenticator> {
-    Arc::new(Authenticator::from_config(&AuthConfig { secret: Some(secret.into()), ..Default::default() }).expect("auth"))
+    Arc::new(
+        Authenticator::from_config(&AuthConfig { secret: Some(secret.into()), ..Default::default() }).expect("auth"),
+    )
 }
 
 /// A host over `ports` with the builtin rules, `secret`'s authenticator and `clock`.
@@ -91,13 +108,20 @@ pub fn host_at(ports: Ports, config: &Config, secret: &str, at: DateTime<Utc>) -
 /// The core scenario on `host`: [`brute_force_then_success`] sent by `tenant`'s sender gives a brute-force and a
 /// success-after-failures alert, each with a new ticket; a retry changes nothing; `other_tenant` sees none of it;
 /// a sender may not read. `first_drain` checks how many messages the first drain handled.
-pub async fn brute_force_and_compromise(host: &Host, secret: &str, tenant: &str, other_tenant: &str, first_drain: impl FnOnce(usize)) {
+pub async fn brute_force_and_compromise(
+    host: &Host,
+    secret: &str,
+    tenant: &str,
+    other_tenant: &str,
+    first_drain: impl FnOnce(usize),
+) {
     let settings = MappingSettings { wait: std::time::Duration::ZERO, ..MappingSettings::default() };
     let sender = token(secret, tenant, Role::Sender, "tester");
     let viewer = token(secret, tenant, Role::Viewer, "tester");
     let get = |path: String, token: &str| request(Method::GET, &path, Some(token), "application/json", "");
 
-    let (status, body) = call(host, request(Method::POST, "/v1/syslog", Some(&sender), "text/plain", brute_force_then_success())).await;
+    let (status, body) =
+        call(host, request(Method::POST, "/v1/syslog", Some(&sender), "text/plain", brute_force_then_success())).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     assert_eq!(body["accepted"], 21);
     assert_eq!(body["rejected"], serde_json::json!([]));
@@ -123,7 +147,8 @@ pub async fn brute_force_and_compromise(host: &Host, secret: &str, tenant: &str,
     let counts: Vec<Value> = items.iter().map(|a| a["count"].clone()).collect();
 
     // A sender retrying the same request changes nothing downstream: same ids, no new alert, no new roll-up.
-    let (status, again) = call(host, request(Method::POST, "/v1/syslog", Some(&sender), "text/plain", brute_force_then_success())).await;
+    let (status, again) =
+        call(host, request(Method::POST, "/v1/syslog", Some(&sender), "text/plain", brute_force_then_success())).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     assert_eq!(again["ids"], body["ids"]);
     host.drain(settings).await.expect("drain");

@@ -83,7 +83,10 @@ fn series(m: &BTreeMap<String, f64>, key: &str) -> f64 {
 }
 
 fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|| panic!("not a time: {v}"))
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| panic!("not a time: {v}"))
 }
 
 fn close_to(got: &Value, want: f64, what: &str) {
@@ -139,7 +142,8 @@ async fn send(host: &Host, lines: &[String]) -> Vec<String> {
 async fn ticket(host: &Host, rule: &str, ip: &str) -> Value {
     let list = ok(host, &format!("/v1/tickets?rule={rule}&limit=500"), &token("acme", Role::Viewer)).await;
     let items = list["items"].as_array().cloned().unwrap_or_default();
-    let found: Vec<Value> = items.into_iter().filter(|t| t["entity"].as_str().is_some_and(|e| e.contains(ip))).collect();
+    let found: Vec<Value> =
+        items.into_iter().filter(|t| t["entity"].as_str().is_some_and(|e| e.contains(ip))).collect();
     assert_eq!(found.len(), 1, "one {rule} ticket for {ip}: {found:?}");
     found[0].clone()
 }
@@ -147,7 +151,13 @@ async fn ticket(host: &Host, rule: &str, ip: &str) -> Value {
 async fn act(host: &Host, clock: &ManualClock, offset: Duration, who: &str, ticket: &str, action: &str, body: Value) {
     clock.set(at(offset));
     let path = format!("/v1/tickets/{ticket}/{action}");
-    let req = request(Method::POST, &path, Some(&token_for("acme", Role::Analyst, who)), "application/json", body.to_string());
+    let req = request(
+        Method::POST,
+        &path,
+        Some(&token_for("acme", Role::Analyst, who)),
+        "application/json",
+        body.to_string(),
+    );
     let (status, answer) = call(host, req).await;
     assert!(status.is_success(), "POST {path} at +{}m: {status} {answer}", offset.num_minutes());
 }
@@ -169,8 +179,12 @@ async fn scenario(ports: Ports) {
     lines.extend(brute_force(IP2, "Mar 10 11:59", "web-2", true));
     lines.extend(brute_force(IP3, "Mar 10 11:59", "web-3", false));
     // Two ordinary logins: low risk, no detection.
-    lines.push("<38>Mar 10 11:58:00 db-1 sshd[3000]: Accepted publickey for deploy from 10.1.2.3 port 50000 ssh2".into());
-    lines.push("<38>Mar 10 11:58:05 db-1 sshd[3001]: Accepted publickey for deploy from 10.1.2.3 port 50001 ssh2".into());
+    lines.push(
+        "<38>Mar 10 11:58:00 db-1 sshd[3000]: Accepted publickey for deploy from 10.1.2.3 port 50000 ssh2".into(),
+    );
+    lines.push(
+        "<38>Mar 10 11:58:05 db-1 sshd[3001]: Accepted publickey for deploy from 10.1.2.3 port 50001 ssh2".into(),
+    );
     let mut ids = send(&host, &lines).await;
     assert_eq!(ids.len(), 64);
 
@@ -222,7 +236,11 @@ async fn scenario(ports: Ports) {
         e.0 += 1;
         e.1 += a["count"].as_i64().unwrap_or(0);
     }
-    assert_eq!(alerts_by_rule.keys().collect::<Vec<_>>(), vec!["ssh_brute_force", "success_after_failures"], "{alerts:?}");
+    assert_eq!(
+        alerts_by_rule.keys().collect::<Vec<_>>(),
+        vec!["ssh_brute_force", "success_after_failures"],
+        "{alerts:?}"
+    );
     let (bf_alerts, bf_detections) = alerts_by_rule["ssh_brute_force"];
     let (saf_alerts, saf_detections) = alerts_by_rule["success_after_failures"];
     assert_eq!((bf_alerts, saf_alerts), (4, 2));
@@ -236,7 +254,11 @@ async fn scenario(ports: Ports) {
         }
     }
 
-    assert!(!threats.is_empty() && threats.len() < 84, "the brute force scores high, the ordinary logins do not: {}", threats.len());
+    assert!(
+        !threats.is_empty() && threats.len() < 84,
+        "the brute force scores high, the ordinary logins do not: {}",
+        threats.len()
+    );
     // ------------------------------------------------------------------ severity-count
     let sc = ok(&host, &format!("/v1/analytics/severity-count?{window}"), &viewer).await;
     assert_eq!(sc["alerts"], json!({ "critical": 2, "high": 4, "medium": 0, "low": 0, "info": 0 }), "{sc}");
@@ -268,10 +290,19 @@ async fn scenario(ports: Ports) {
     let breaches = ta["sla_breaches"]["tickets"].as_array().expect("tickets");
     let mut kinds: Vec<(String, String, f64)> = breaches
         .iter()
-        .map(|b| (b["ticket_id"].as_str().unwrap_or_default().to_string(), b["kind"].as_str().unwrap_or_default().to_string(), b["overdue_seconds"].as_f64().unwrap_or(-1.0)))
+        .map(|b| {
+            (
+                b["ticket_id"].as_str().unwrap_or_default().to_string(),
+                b["kind"].as_str().unwrap_or_default().to_string(),
+                b["overdue_seconds"].as_f64().unwrap_or(-1.0),
+            )
+        })
         .collect();
     kinds.sort_by(|a, b| a.1.cmp(&b.1));
-    assert_eq!(kinds, vec![(bf3.clone(), "acknowledge".into(), 25.0 * 3600.0), (bf3.clone(), "close".into(), 2.0 * 3600.0)]);
+    assert_eq!(
+        kinds,
+        vec![(bf3.clone(), "acknowledge".into(), 25.0 * 3600.0), (bf3.clone(), "close".into(), 2.0 * 3600.0)]
+    );
     assert_eq!(ta["escalations"]["open_escalated"]["by_severity"]["high"], 1, "{ta}");
     assert_eq!(ta["escalations"]["in_period"]["total"], 1, "{ta}");
 
@@ -317,10 +348,21 @@ async fn scenario(ports: Ports) {
 
     // ------------------------------------------------------------------ detection-efficacy (floor 0.6, min 2 closes)
     let de = ok(&host, &format!("/v1/analytics/detection-efficacy?{window}"), &viewer).await;
-    let rule = |r: &str| de["rules"].as_array().and_then(|a| a.iter().find(|x| x["rule"] == r).cloned()).unwrap_or_else(|| panic!("{r} in {de}"));
+    let rule = |r: &str| {
+        de["rules"]
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["rule"] == r).cloned())
+            .unwrap_or_else(|| panic!("{r} in {de}"))
+    };
     let bf = rule("ssh_brute_force");
     assert_eq!(
-        (bf["alerts"].as_i64(), bf["detections"].as_i64(), bf["closed"].as_i64(), bf["true_positive"].as_i64(), bf["false_positive"].as_i64()),
+        (
+            bf["alerts"].as_i64(),
+            bf["detections"].as_i64(),
+            bf["closed"].as_i64(),
+            bf["true_positive"].as_i64(),
+            bf["false_positive"].as_i64()
+        ),
         (Some(4), Some(bf_detections), Some(2), Some(1), Some(1)),
         "{bf}"
     );
@@ -328,7 +370,11 @@ async fn scenario(ports: Ports) {
     close_to(&bf["noise"], 0.5, "ssh_brute_force noise");
     assert_eq!(bf["needs_tuning"], true, "0.5 < 0.6 with 2 closes: {bf}");
     let saf = rule("success_after_failures");
-    assert_eq!((saf["closed"].as_i64(), saf["true_positive"].as_i64(), saf["benign"].as_i64()), (Some(3), Some(2), Some(1)), "{saf}");
+    assert_eq!(
+        (saf["closed"].as_i64(), saf["true_positive"].as_i64(), saf["benign"].as_i64()),
+        (Some(3), Some(2), Some(1)),
+        "{saf}"
+    );
     close_to(&saf["precision"], 2.0 / 3.0, "success_after_failures precision");
     close_to(&saf["noise"], 1.0 / 3.0, "success_after_failures noise");
     assert_eq!(saf["needs_tuning"], false, "{saf}");
@@ -341,7 +387,8 @@ async fn scenario(ports: Ports) {
     assert_eq!(vo["totals"], json!({ "events": 84, "alerts": 6, "tickets_closed": 5 }), "{vo}");
     let hours = vo["hours"].as_array().expect("hours");
     assert_eq!(hours.len(), 27, "11:00 on the 10th to 13:00 on the 11th");
-    let hour = |h: DateTime<Utc>| hours.iter().find(|x| time(&x["hour"]) == h).cloned().unwrap_or_else(|| panic!("hour {h}"));
+    let hour =
+        |h: DateTime<Utc>| hours.iter().find(|x| time(&x["hour"]) == h).cloned().unwrap_or_else(|| panic!("hour {h}"));
     assert_eq!(hour(t0())["events"], 64);
     assert_eq!(hour(t0())["alerts"], 5);
     assert_eq!(hour(t0())["tickets_closed"], 1, "saf2 at 12:40");
@@ -360,23 +407,58 @@ async fn scenario(ports: Ports) {
         ])
     );
     assert_eq!(vo["by_source"], json!({ "syslog": 84 }));
-    assert_eq!(vo["by_category"].as_object().map(|c| c.values().filter_map(Value::as_i64).sum::<i64>()), Some(84), "{vo}");
+    assert_eq!(
+        vo["by_category"].as_object().map(|c| c.values().filter_map(Value::as_i64).sum::<i64>()),
+        Some(84),
+        "{vo}"
+    );
 
     // ------------------------------------------------------------------ shift-performance (day 08-16, swing 16-24)
     let sp = ok(&host, &format!("/v1/analytics/shift-performance?{window}"), &viewer).await;
-    let analyst = |a: &str| sp["analysts"].as_array().and_then(|x| x.iter().find(|y| y["actor"] == a).cloned()).unwrap_or_else(|| panic!("{a} in {sp}"));
+    let analyst = |a: &str| {
+        sp["analysts"]
+            .as_array()
+            .and_then(|x| x.iter().find(|y| y["actor"] == a).cloned())
+            .unwrap_or_else(|| panic!("{a} in {sp}"))
+    };
     let alice = analyst("alice");
-    assert_eq!((alice["handled"].as_u64(), alice["acknowledged"].as_u64(), alice["responded"].as_u64(), alice["closed"].as_u64()), (Some(2), Some(1), Some(1), Some(2)), "{alice}");
+    assert_eq!(
+        (
+            alice["handled"].as_u64(),
+            alice["acknowledged"].as_u64(),
+            alice["responded"].as_u64(),
+            alice["closed"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1), Some(2)),
+        "{alice}"
+    );
     stats(&alice["tta"], 1, 300.0, 300.0, 300.0, "alice TTA");
     let bob = analyst("bob");
-    assert_eq!((bob["handled"].as_u64(), bob["acknowledged"].as_u64(), bob["responded"].as_u64(), bob["closed"].as_u64()), (Some(3), Some(3), Some(1), Some(3)), "{bob}");
+    assert_eq!(
+        (bob["handled"].as_u64(), bob["acknowledged"].as_u64(), bob["responded"].as_u64(), bob["closed"].as_u64()),
+        (Some(3), Some(3), Some(1), Some(3)),
+        "{bob}"
+    );
     stats(&bob["tta"], 3, 2500.0, 1500.0, 5400.0, "bob TTA");
-    let shift = |s: &str| sp["shifts"].as_array().and_then(|x| x.iter().find(|y| y["shift"] == s).cloned()).unwrap_or_else(|| panic!("{s} in {sp}"));
+    let shift = |s: &str| {
+        sp["shifts"]
+            .as_array()
+            .and_then(|x| x.iter().find(|y| y["shift"] == s).cloned())
+            .unwrap_or_else(|| panic!("{s} in {sp}"))
+    };
     let day = shift("day");
-    assert_eq!((day["handled"].as_u64(), day["acknowledged"].as_u64(), day["closed"].as_u64()), (Some(4), Some(4), Some(4)), "{day}");
+    assert_eq!(
+        (day["handled"].as_u64(), day["acknowledged"].as_u64(), day["closed"].as_u64()),
+        (Some(4), Some(4), Some(4)),
+        "{day}"
+    );
     stats(&day["tta"], 4, 1950.0, 600.0, 5400.0, "day TTA");
     let swing = shift("swing");
-    assert_eq!((swing["handled"].as_u64(), swing["closed"].as_u64(), swing["acknowledged"].as_u64()), (Some(1), Some(1), Some(0)), "{swing}");
+    assert_eq!(
+        (swing["handled"].as_u64(), swing["closed"].as_u64(), swing["acknowledged"].as_u64()),
+        (Some(1), Some(1), Some(0)),
+        "{swing}"
+    );
     assert_eq!(shift("night")["handled"], 0);
 
     // ------------------------------------------------------------------ top-events and recent-high-threats
@@ -385,9 +467,18 @@ async fn scenario(ports: Ports) {
         .as_array()
         .expect("rules")
         .iter()
-        .map(|r| (r["rule"].as_str().unwrap_or_default().to_string(), r["detections"].as_i64().unwrap_or(-1), r["alerts"].as_i64().unwrap_or(-1)))
+        .map(|r| {
+            (
+                r["rule"].as_str().unwrap_or_default().to_string(),
+                r["detections"].as_i64().unwrap_or(-1),
+                r["alerts"].as_i64().unwrap_or(-1),
+            )
+        })
         .collect();
-    let mut expected_rules = vec![("ssh_brute_force".to_string(), bf_detections, 4), ("success_after_failures".to_string(), saf_detections, 2)];
+    let mut expected_rules = vec![
+        ("ssh_brute_force".to_string(), bf_detections, 4),
+        ("success_after_failures".to_string(), saf_detections, 2),
+    ];
     expected_rules.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)));
     assert_eq!(rules, expected_rules);
     assert_eq!(te["sources"], json!([{ "source": "syslog", "events": 84 }]));
@@ -409,7 +500,9 @@ async fn scenario(ports: Ports) {
     let items = rh["items"].as_array().expect("items");
     let mut got: Vec<String> = items.iter().map(|i| i["id"].as_str().unwrap_or_default().to_string()).collect();
     assert!(items.windows(2).all(|w| time(&w[0]["at"]) >= time(&w[1]["at"])), "newest first");
-    assert!(items.iter().all(|i| i["score"].as_f64().is_some_and(|s| s >= 60.0) && (i["risk"] == "high" || i["risk"] == "critical")));
+    assert!(items
+        .iter()
+        .all(|i| i["score"].as_f64().is_some_and(|s| s >= 60.0) && (i["risk"] == "high" || i["risk"] == "critical")));
     got.sort();
     let mut want: Vec<String> = threats.iter().map(|t| t.0.clone()).collect();
     want.sort();
@@ -424,9 +517,18 @@ async fn scenario(ports: Ports) {
     let mx = parse_metrics(&text);
     assert_eq!(series(&mx, r#"vigil_events_ingested_total{source="syslog",tenant="acme"}"#), 84.0);
     assert_eq!(series(&mx, r#"vigil_alerts_total{rule="ssh_brute_force",severity="high",tenant="acme"}"#), 4.0);
-    assert_eq!(series(&mx, r#"vigil_alerts_total{rule="success_after_failures",severity="critical",tenant="acme"}"#), 2.0);
-    assert_eq!(series(&mx, r#"vigil_detections_total{rule="ssh_brute_force",severity="high",tenant="acme"}"#), bf_detections as f64);
-    assert_eq!(series(&mx, r#"vigil_detections_total{rule="success_after_failures",severity="critical",tenant="acme"}"#), saf_detections as f64);
+    assert_eq!(
+        series(&mx, r#"vigil_alerts_total{rule="success_after_failures",severity="critical",tenant="acme"}"#),
+        2.0
+    );
+    assert_eq!(
+        series(&mx, r#"vigil_detections_total{rule="ssh_brute_force",severity="high",tenant="acme"}"#),
+        bf_detections as f64
+    );
+    assert_eq!(
+        series(&mx, r#"vigil_detections_total{rule="success_after_failures",severity="critical",tenant="acme"}"#),
+        saf_detections as f64
+    );
     let scored: f64 = mx.iter().filter(|(k, _)| k.starts_with("vigil_events_scored_total{")).map(|(_, v)| v).sum();
     assert_eq!(scored, 84.0);
     let high_or_critical: f64 = ["high", "critical"]
@@ -440,35 +542,75 @@ async fn scenario(ports: Ports) {
         ("success_after_failures", "true_positive", 2.0),
         ("success_after_failures", "benign", 1.0),
     ] {
-        assert_eq!(series(&mx, &format!(r#"vigil_tickets_closed_total{{disposition="{disp}",rule="{rule}",tenant="acme"}}"#)), n, "{rule} {disp}");
+        assert_eq!(
+            series(&mx, &format!(r#"vigil_tickets_closed_total{{disposition="{disp}",rule="{rule}",tenant="acme"}}"#)),
+            n,
+            "{rule} {disp}"
+        );
     }
     // Precision by rule as the dashboards compute it: true_positive / all closes of the rule.
     for (rule, precision) in [("ssh_brute_force", 0.5), ("success_after_failures", 2.0 / 3.0)] {
         let closes = |disp: Option<&str>| -> f64 {
             mx.iter()
-                .filter(|(k, _)| k.starts_with("vigil_tickets_closed_total{") && k.contains(&format!(r#"rule="{rule}""#)))
+                .filter(|(k, _)| {
+                    k.starts_with("vigil_tickets_closed_total{") && k.contains(&format!(r#"rule="{rule}""#))
+                })
                 .filter(|(k, _)| disp.is_none_or(|d| k.contains(&format!(r#"disposition="{d}""#))))
                 .map(|(_, v)| v)
                 .sum()
         };
-        close_to(&json!(closes(Some("true_positive")) / closes(None)), precision, &format!("{rule} precision from /metrics"));
+        close_to(
+            &json!(closes(Some("true_positive")) / closes(None)),
+            precision,
+            &format!("{rule} precision from /metrics"),
+        );
     }
     assert_eq!(series(&mx, r#"vigil_tickets_escalated_total{severity="high",tenant="acme"}"#), 1.0);
     assert_eq!(series(&mx, r#"vigil_tickets_escalated_total{severity="critical",tenant="acme"}"#), 0.0);
-    let h = |metric: &str, sev: &str, part: &str| series(&mx, &format!(r#"{metric}_{part}{{severity="{sev}",tenant="acme"}}"#));
-    let b = |metric: &str, sev: &str, le: &str| series(&mx, &format!(r#"{metric}_bucket{{le="{le}",severity="{sev}",tenant="acme"}}"#));
-    let (tta, ttr, ttc) = ("vigil_ticket_time_to_acknowledge_seconds", "vigil_ticket_time_to_respond_seconds", "vigil_ticket_time_to_close_seconds");
+    let h = |metric: &str, sev: &str, part: &str| {
+        series(&mx, &format!(r#"{metric}_{part}{{severity="{sev}",tenant="acme"}}"#))
+    };
+    let b = |metric: &str, sev: &str, le: &str| {
+        series(&mx, &format!(r#"{metric}_bucket{{le="{le}",severity="{sev}",tenant="acme"}}"#))
+    };
+    let (tta, ttr, ttc) = (
+        "vigil_ticket_time_to_acknowledge_seconds",
+        "vigil_ticket_time_to_respond_seconds",
+        "vigil_ticket_time_to_close_seconds",
+    );
     assert_eq!((h(tta, "high", "count"), h(tta, "high", "sum")), (2.0, 5700.0));
     assert_eq!((h(tta, "critical", "count"), h(tta, "critical", "sum")), (2.0, 2100.0));
-    assert_eq!((b(tta, "high", "60"), b(tta, "high", "300"), b(tta, "high", "3600"), b(tta, "high", "14400"), b(tta, "high", "+Inf")), (0.0, 1.0, 1.0, 2.0, 2.0));
+    assert_eq!(
+        (
+            b(tta, "high", "60"),
+            b(tta, "high", "300"),
+            b(tta, "high", "3600"),
+            b(tta, "high", "14400"),
+            b(tta, "high", "+Inf")
+        ),
+        (0.0, 1.0, 1.0, 2.0, 2.0)
+    );
     assert_eq!((h(ttr, "high", "sum"), h(ttr, "critical", "sum")), (1200.0, 1800.0));
     assert_eq!((h(ttc, "high", "count"), h(ttc, "high", "sum")), (2.0, 9600.0));
-    assert_eq!((h(ttc, "critical", "count"), h(ttc, "critical", "sum")), (3.0, 27600.0), "every close of the reopened ticket");
+    assert_eq!(
+        (h(ttc, "critical", "count"), h(ttc, "critical", "sum")),
+        (3.0, 27600.0),
+        "every close of the reopened ticket"
+    );
     assert_eq!((b(ttc, "critical", "3600"), b(ttc, "critical", "14400"), b(ttc, "critical", "43200")), (1.0, 2.0, 3.0));
     // MTTA / MTTC means from the histograms equal the API's.
-    close_to(&json!(h(tta, "high", "sum") / h(tta, "high", "count")), mt["mtta"]["by_severity"]["high"]["mean_seconds"].as_f64().unwrap_or(-1.0), "MTTA high");
-    let open = |sev: &str, bucket: &str| series(&mx, &format!(r#"vigil_tickets_open{{age_bucket="{bucket}",severity="{sev}",tenant="acme"}}"#));
-    assert_eq!((open("high", "<1h"), open("high", "1h-4h"), open("high", "1d-7d"), open("critical", "<1h")), (1.0, 0.0, 1.0, 0.0));
+    close_to(
+        &json!(h(tta, "high", "sum") / h(tta, "high", "count")),
+        mt["mtta"]["by_severity"]["high"]["mean_seconds"].as_f64().unwrap_or(-1.0),
+        "MTTA high",
+    );
+    let open = |sev: &str, bucket: &str| {
+        series(&mx, &format!(r#"vigil_tickets_open{{age_bucket="{bucket}",severity="{sev}",tenant="acme"}}"#))
+    };
+    assert_eq!(
+        (open("high", "<1h"), open("high", "1h-4h"), open("high", "1d-7d"), open("critical", "<1h")),
+        (1.0, 0.0, 1.0, 0.0)
+    );
     assert_eq!(series(&mx, r#"vigil_ticket_oldest_open_age_seconds{severity="high",tenant="acme"}"#), 93600.0);
     assert_eq!(series(&mx, r#"vigil_tickets_sla_breached{kind="acknowledge",severity="high",tenant="acme"}"#), 1.0);
     assert_eq!(series(&mx, r#"vigil_tickets_sla_breached{kind="close",severity="high",tenant="acme"}"#), 1.0);
@@ -479,7 +621,10 @@ async fn scenario(ports: Ports) {
     // Pipeline latency (tenant-less): the manual clock does not move while the pipeline runs.
     assert_eq!(series(&mx, r#"vigil_pipeline_latency_seconds_count{stage="received_to_scored"}"#), 84.0);
     assert_eq!(series(&mx, r#"vigil_pipeline_latency_seconds_bucket{le="0.05",stage="received_to_scored"}"#), 84.0);
-    assert_eq!(series(&mx, r#"vigil_pipeline_latency_seconds_count{stage="scored_to_alerted"}"#), (bf_detections + saf_detections) as f64);
+    assert_eq!(
+        series(&mx, r#"vigil_pipeline_latency_seconds_count{stage="scored_to_alerted"}"#),
+        (bf_detections + saf_detections) as f64
+    );
     assert_eq!(series(&mx, r#"vigil_pipeline_latency_seconds_sum{stage="scored_to_alerted"}"#), 0.0);
 
     // ------------------------------------------------------------------ roles and tenants
@@ -490,16 +635,19 @@ async fn scenario(ports: Ports) {
 /// and above; another tenant's viewer sees none of acme's numbers; invalid parameters are named.
 async fn roles_and_tenants(host: &Host) {
     let sender = token("acme", Role::Sender);
-    let paths: Vec<String> = ROUTES.iter().map(|r| format!("/v1/analytics/{r}")).chain(["/metrics".to_string()]).collect();
+    let paths: Vec<String> =
+        ROUTES.iter().map(|r| format!("/v1/analytics/{r}")).chain(["/metrics".to_string()]).collect();
     for path in &paths {
         let resp = host.handle_http(request(Method::GET, path, None, "application/json", "")).await;
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{path} without a token");
         let (status, body) = get(host, path, &sender).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{path} as sender: {body}");
-        let (status, _) = call(host, request(Method::POST, path, Some(&token("acme", Role::Admin)), "application/json", "{}")).await;
+        let (status, _) =
+            call(host, request(Method::POST, path, Some(&token("acme", Role::Admin)), "application/json", "{}")).await;
         assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "POST {path}");
         for role in [Role::Viewer, Role::Analyst, Role::Admin] {
-            let resp = host.handle_http(request(Method::GET, path, Some(&token("acme", role)), "application/json", "")).await;
+            let resp =
+                host.handle_http(request(Method::GET, path, Some(&token("acme", role)), "application/json", "")).await;
             assert_eq!(resp.status(), StatusCode::OK, "{path} as {role}");
         }
     }
@@ -520,7 +668,10 @@ async fn roles_and_tenants(host: &Host) {
     }
     for r in ["top-events", "recent-high-threats", "detection-efficacy", "volume", "shift-performance"] {
         let body = ok(host, &format!("/v1/analytics/{r}?{window}"), &globex).await;
-        assert!(!body.to_string().contains("203.0.113.7") && !body.to_string().contains("ssh_brute_force"), "{r}: {body}");
+        assert!(
+            !body.to_string().contains("203.0.113.7") && !body.to_string().contains("ssh_brute_force"),
+            "{r}: {body}"
+        );
     }
     let vo = ok(host, &format!("/v1/analytics/volume?{window}"), &globex).await;
     assert_eq!(vo["totals"], json!({ "events": 0, "alerts": 0, "tickets_closed": 0 }));
@@ -556,7 +707,8 @@ async fn roles_and_tenants(host: &Host) {
 
 fn embedded() -> (tempfile::TempDir, Ports) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(vigil::clock::SystemClock)).expect("open");
+    let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(vigil::clock::SystemClock))
+        .expect("open");
     let ports = backend.ports();
     (dir, ports)
 }

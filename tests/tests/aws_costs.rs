@@ -22,8 +22,19 @@ fn auth_log(lines: usize) -> String {
         .map(|n| {
             let (m, s) = (n / 60 % 60, n % 60);
             let msg = match n % 20 {
-                0..=13 => format!("sshd[{n}]: Accepted publickey for user{} from 10.0.{}.{} port {} ssh2", n % 40, n % 7, n % 250, 2000 + n),
-                14..=16 => format!("sshd[{n}]: Failed password for user{} from 198.51.100.{} port {} ssh2", n % 40, n % 150, 2000 + n),
+                0..=13 => format!(
+                    "sshd[{n}]: Accepted publickey for user{} from 10.0.{}.{} port {} ssh2",
+                    n % 40,
+                    n % 7,
+                    n % 250,
+                    2000 + n
+                ),
+                14..=16 => format!(
+                    "sshd[{n}]: Failed password for user{} from 198.51.100.{} port {} ssh2",
+                    n % 40,
+                    n % 150,
+                    2000 + n
+                ),
                 17 => format!("sudo[{n}]:   user{} : TTY=pts/1 ; PWD=/home/u ; USER=root ; COMMAND=/bin/ls", n % 40),
                 18 => format!("su[{n}]: (to root) user{} on pts/2", n % 40),
                 _ => format!("sshd[{n}]: Failed password for root from 203.0.113.9 port {} ssh2", 2000 + n),
@@ -38,11 +49,26 @@ fn auth_log(lines: usize) -> String {
 async fn a_thousand_events_cost_few_sqs_and_dynamodb_requests() {
     let (backend, config) = vigil_tests::moto::fresh_backend().await;
     let clock = ManualClock::new(Utc.with_ymd_and_hms(2026, 3, 10, 11, 0, 0).unwrap());
-    let auth = Arc::new(Authenticator::from_config(&AuthConfig { secret: Some(SECRET.into()), ..Default::default() }).unwrap());
-    let host = Host::new(backend.ports(), &config, auth, Arc::new(DetectionEngine::builtin()), Arc::new(clock) as Arc<dyn Clock>);
+    let auth = Arc::new(
+        Authenticator::from_config(&AuthConfig { secret: Some(SECRET.into()), ..Default::default() }).unwrap(),
+    );
+    let host = Host::new(
+        backend.ports(),
+        &config,
+        auth,
+        Arc::new(DetectionEngine::builtin()),
+        Arc::new(clock) as Arc<dyn Clock>,
+    );
     let token = mint_hs256(
         SECRET,
-        &Claims { sub: "t".into(), tenant: "acme".into(), role: Role::Sender, exp: (Utc::now().timestamp() + 600) as u64, iss: None, aud: None },
+        &Claims {
+            sub: "t".into(),
+            tenant: "acme".into(),
+            role: Role::Sender,
+            exp: (Utc::now().timestamp() + 600) as u64,
+            iss: None,
+            aud: None,
+        },
     )
     .unwrap();
     let before = backend.request_counts();

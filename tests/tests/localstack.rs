@@ -39,7 +39,9 @@ impl Emulators {
         if let Some(sqs) = var("VIGIL_TEST_LOCALSTACK_SQS") {
             let need = |k: &str| {
                 var(k).unwrap_or_else(|| {
-                    panic!("VIGIL_TEST_LOCALSTACK_SQS is set but {k} is not: export all the lines `{SCRIPT} start` prints")
+                    panic!(
+                        "VIGIL_TEST_LOCALSTACK_SQS is set but {k} is not: export all the lines `{SCRIPT} start` prints"
+                    )
                 })
             };
             return Emulators {
@@ -51,12 +53,9 @@ impl Emulators {
         }
 
         let started = Instant::now();
-        let out = Command::new("bash")
-            .arg(SCRIPT)
-            .arg("start")
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap_or_else(|e| panic!("LocalStack could not be started on this machine: running `bash {SCRIPT} start`: {e}"));
+        let out = Command::new("bash").arg(SCRIPT).arg("start").stderr(Stdio::inherit()).output().unwrap_or_else(|e| {
+            panic!("LocalStack could not be started on this machine: running `bash {SCRIPT} start`: {e}")
+        });
         assert!(
             out.status.success(),
             "LocalStack could not be installed or started on this machine: `bash {SCRIPT} start` failed ({}); \
@@ -100,7 +99,13 @@ impl Emulators {
         );
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "vigil-localstack"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "vigil-localstack",
+            ))
             .profile_files(ProfileFiles::builder().with_contents(ProfileFileKind::Config, profile).build())
             .profile_name("vigil-localstack")
             .load()
@@ -111,7 +116,9 @@ impl Emulators {
     /// default prefix `vigil` gives exactly the schema's default names.
     fn config(&self) -> Config {
         let name = |default: &str| {
-            let rest = default.strip_prefix("vigil").expect("schema default names start with the template's default NamePrefix");
+            let rest = default
+                .strip_prefix("vigil")
+                .expect("schema default names start with the template's default NamePrefix");
             format!("{}{rest}", self.prefix)
         };
         let mut cfg = Config::default();
@@ -139,12 +146,9 @@ async fn check_hook_resources(sdk: &aws_config::SdkConfig, cfg: &Config, backend
     let ddb = aws_sdk_dynamodb::Client::new(sdk);
     for t in TABLES {
         let name = cfg.table(&t);
-        let table = ddb
-            .describe_table()
-            .table_name(name)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("table {name} (created by the init hook) in moto at {}: {e:?}", emulators.dynamodb));
+        let table = ddb.describe_table().table_name(name).send().await.unwrap_or_else(|e| {
+            panic!("table {name} (created by the init hook) in moto at {}: {e:?}", emulators.dynamodb)
+        });
         let status = table.table().and_then(|t| t.table_status()).map(|s| s.as_str().to_string());
         assert_eq!(status.as_deref(), Some("ACTIVE"), "table {name}");
     }

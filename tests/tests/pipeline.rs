@@ -18,7 +18,8 @@ async fn run(ports: Ports) {
 #[tokio::test]
 async fn brute_force_and_compromise_on_the_embedded_backend() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(vigil::clock::SystemClock)).expect("open");
+    let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(vigil::clock::SystemClock))
+        .expect("open");
     run(backend.ports()).await;
 }
 

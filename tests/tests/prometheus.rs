@@ -37,7 +37,12 @@ fn token_for(tenant: &str, role: Role, sub: &str) -> String {
 /// Fails — never skips — when a tool the test needs is missing.
 fn require_tools() {
     for tool in ["prometheus", "promtool", "python3"] {
-        let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().map(|o| o.status.success()).unwrap_or(false);
+        let found = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
         assert!(
             found,
             "{tool} is not installed: run tests/run, which installs what the tests need (Debian package prometheus \
@@ -68,7 +73,13 @@ struct Client {
 
 impl Client {
     async fn get(&self, path: &str, token: &str) -> Value {
-        let resp = self.http.get(format!("{}{path}", self.base)).bearer_auth(token).send().await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or_else(|e| panic!("GET {path}: not JSON: {e}"));
         assert!(status.is_success(), "GET {path}: {status} {body}");
@@ -94,13 +105,17 @@ impl Client {
 /// Twenty failed logins from `ip` within 20 seconds, a minute ago, then optionally a success.
 fn brute_force(ip: &str, host: &str, success: bool) -> Vec<String> {
     let base = Utc::now() - chrono::Duration::seconds(60);
-    scenario::brute_force(ip, host, success, |s| (base + chrono::Duration::seconds(s)).format("%b %e %H:%M:%S").to_string())
+    scenario::brute_force(ip, host, success, |s| {
+        (base + chrono::Duration::seconds(s)).format("%b %e %H:%M:%S").to_string()
+    })
 }
 
 fn ticket_id(tickets: &Value, rule: &str, ip: &str) -> String {
     tickets["items"]
         .as_array()
-        .and_then(|items| items.iter().find(|t| t["rule"] == rule && t["entity"].as_str().is_some_and(|e| e.contains(ip))))
+        .and_then(|items| {
+            items.iter().find(|t| t["rule"] == rule && t["entity"].as_str().is_some_and(|e| e.contains(ip)))
+        })
         .and_then(|t| t["id"].as_str())
         .unwrap_or_else(|| panic!("no {rule} ticket for {ip} in {tickets}"))
         .to_string()
@@ -125,7 +140,8 @@ async fn every_dashboard_panel_has_data_in_a_real_prometheus_scraping_vigil() {
     let dir = tempfile::tempdir().expect("tempdir");
 
     // ------------------------------------------------------------------ Vigil, served for real
-    let backend = vigil::adapters::embedded::EmbeddedBackend::open(&dir.path().join("data"), Arc::new(SystemClock)).expect("open");
+    let backend = vigil::adapters::embedded::EmbeddedBackend::open(&dir.path().join("data"), Arc::new(SystemClock))
+        .expect("open");
     // High tickets are due at once, so open ones are past their SLA without waiting.
     let config = Config::from_lookup(|k| match k {
         "VIGIL_SLA_ACK_HIGH_MINUTES" | "VIGIL_SLA_CLOSE_HIGH_MINUTES" => Some("0".into()),
@@ -224,7 +240,11 @@ async fn every_dashboard_panel_has_data_in_a_real_prometheus_scraping_vigil() {
     let vo = c.get("/v1/analytics/volume", &viewer).await;
     let sc = c.get("/v1/analytics/severity-count", &viewer).await;
     let precision_of = |rule: &str| {
-        de["rules"].as_array().and_then(|r| r.iter().find(|x| x["rule"] == rule)).map(|x| num(&x["precision"], rule)).unwrap_or_else(|| panic!("{rule} in {de}"))
+        de["rules"]
+            .as_array()
+            .and_then(|r| r.iter().find(|x| x["rule"] == rule))
+            .map(|x| num(&x["precision"], rule))
+            .unwrap_or_else(|| panic!("{rule} in {de}"))
     };
     let sum = |v: &Value| v.as_object().map(|o| o.values().filter_map(Value::as_f64).sum::<f64>()).unwrap_or(0.0);
     let oldest = num(&ta["open"]["by_severity"]["high"]["oldest_age_seconds"], "oldest high");
@@ -250,7 +270,10 @@ async fn every_dashboard_panel_has_data_in_a_real_prometheus_scraping_vigil() {
         "vigil-pipeline-health/Scrape": 1,
     });
     // The scenario's own numbers, so the expectations are not vacuous.
-    assert_eq!((expect["vigil-ticket-aging/Open tickets"].as_f64(), expect["vigil-ticket-aging/SLA breaches"].as_f64()), (Some(2.0), Some(3.0)));
+    assert_eq!(
+        (expect["vigil-ticket-aging/Open tickets"].as_f64(), expect["vigil-ticket-aging/SLA breaches"].as_f64()),
+        (Some(2.0), Some(3.0))
+    );
     assert_eq!(expect["vigil-detection-efficacy/Closed tickets"].as_f64(), Some(4.0));
     assert_eq!(expect["vigil-detection-efficacy/Precision"].as_f64(), Some(0.5));
     assert_eq!(expect["vigil-pipeline-health/Events ingested"].as_f64(), Some(62.0));

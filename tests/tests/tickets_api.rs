@@ -48,7 +48,9 @@ async fn open_tickets(host: &Host) -> (Value, Value) {
     let (status, list) = get(host, "/v1/tickets", &token("acme", Role::Viewer)).await;
     assert_eq!(status, StatusCode::OK, "{list}");
     let items = list["items"].as_array().cloned().unwrap_or_default();
-    let by_rule = |rule: &str| items.iter().find(|t| t["rule"] == rule).cloned().unwrap_or_else(|| panic!("no {rule} ticket in {list}"));
+    let by_rule = |rule: &str| {
+        items.iter().find(|t| t["rule"] == rule).cloned().unwrap_or_else(|| panic!("no {rule} ticket in {list}"))
+    };
     let (brute, success) = (by_rule("ssh_brute_force"), by_rule("success_after_failures"));
     assert_eq!((brute["status"].as_str(), success["status"].as_str()), (Some("new"), Some("new")));
     assert_eq!((brute["version"].as_u64(), success["version"].as_u64()), (Some(1), Some(1)));
@@ -60,7 +62,10 @@ fn id_of(ticket: &Value) -> String {
 }
 
 fn time(v: &Value) -> DateTime<Utc> {
-    v.as_str().and_then(|s| DateTime::parse_from_rfc3339(s).ok()).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|| panic!("not a time: {v}"))
+    v.as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| panic!("not a time: {v}"))
 }
 
 fn last_entry(ticket: &Value) -> Value {
@@ -83,7 +88,10 @@ async fn walk_every_transition(ports: Ports) {
     assert_eq!((t["status"].as_str(), t["version"].as_u64()), (Some("acknowledged"), Some(2)));
     assert_eq!(time(&t["acknowledged_at"]), acked_at);
     let h = last_entry(&t);
-    assert_eq!((h["actor"].as_str(), h["action"].as_str(), h["from"].as_str(), h["to"].as_str()), (Some("alice"), Some("acknowledge"), Some("new"), Some("acknowledged")));
+    assert_eq!(
+        (h["actor"].as_str(), h["action"].as_str(), h["from"].as_str(), h["to"].as_str()),
+        (Some("alice"), Some("acknowledge"), Some("new"), Some("acknowledged"))
+    );
     assert_eq!(time(&h["at"]), acked_at);
 
     // Twice is illegal: 409 with the current state.
@@ -115,7 +123,11 @@ async fn walk_every_transition(ports: Ports) {
     assert_eq!(status, StatusCode::OK, "{t}");
     assert_eq!((t["assignee"].as_str(), t["status"].as_str()), (Some("bob"), Some("in_progress")));
     let (_, mine) = get(&host, "/v1/tickets?assignee=bob", &token("acme", Role::Viewer)).await;
-    assert_eq!(mine["items"].as_array().map(|i| i.iter().map(id_of).collect::<Vec<_>>()), Some(vec![id.clone()]), "{mine}");
+    assert_eq!(
+        mine["items"].as_array().map(|i| i.iter().map(id_of).collect::<Vec<_>>()),
+        Some(vec![id.clone()]),
+        "{mine}"
+    );
 
     // Escalate once; twice is a 409 that says it is escalated.
     let (status, t) = post(&host, &path("escalate"), &bob, json!({"note": "root was compromised"})).await;
@@ -126,7 +138,8 @@ async fn walk_every_transition(ports: Ports) {
     assert_eq!(e["detail"], json!({"status": "in_progress", "escalated": true, "version": version}));
 
     // Bodies are checked: unknown fields, fields the action does not take, bad dispositions, non-strings, JSON.
-    let (status, e) = post(&host, &path("close"), &bob, json!({"disposition": "true_positive", "priority": "p1"})).await;
+    let (status, e) =
+        post(&host, &path("close"), &bob, json!({"disposition": "true_positive", "priority": "p1"})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
     assert_eq!(e["detail"]["field"], "priority");
     assert!(e["error"].as_str().is_some_and(|m| m.contains("priority")), "{e}");
@@ -142,7 +155,8 @@ async fn walk_every_transition(ports: Ports) {
     assert_eq!((status, e["detail"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("disposition")), "{e}");
     let (status, e) = post(&host, &path("close"), &bob, json!({"disposition": "benign", "note": 7})).await;
     assert_eq!((status, e["detail"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("note")), "{e}");
-    let (status, e) = call(&host, request(Method::POST, &path("close"), Some(&bob), "application/json", "{\"disposition\":")).await;
+    let (status, e) =
+        call(&host, request(Method::POST, &path("close"), Some(&bob), "application/json", "{\"disposition\":")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
     let (status, e) = post(&host, &path("close"), &bob, json!(["true_positive"])).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
@@ -152,7 +166,8 @@ async fn walk_every_transition(ports: Ports) {
 
     // Close after an hour.
     clock.set(start() + Duration::hours(1));
-    let (status, t) = post(&host, &path("close"), &bob, json!({"disposition": "true_positive", "note": "contained"})).await;
+    let (status, t) =
+        post(&host, &path("close"), &bob, json!({"disposition": "true_positive", "note": "contained"})).await;
     assert_eq!(status, StatusCode::OK, "{t}");
     assert_eq!((t["status"].as_str(), t["disposition"].as_str()), (Some("closed"), Some("true_positive")));
     assert_eq!(time(&t["closed_at"]), start() + Duration::hours(1));
@@ -213,7 +228,8 @@ async fn walk_every_transition(ports: Ports) {
             (s("action"), s("actor"), s("from"), s("to"))
         })
         .collect();
-    let expect = |a: &str, who: &str, from: &str, to: &str| (a.to_string(), who.to_string(), from.to_string(), to.to_string());
+    let expect =
+        |a: &str, who: &str, from: &str, to: &str| (a.to_string(), who.to_string(), from.to_string(), to.to_string());
     assert_eq!(
         steps,
         vec![
@@ -238,17 +254,23 @@ async fn walk_every_transition(ports: Ports) {
     // Closing a ticket nobody acknowledged acknowledges it at the same time.
     let other = id_of(&success);
     clock.set(start() + Duration::hours(2));
-    let (status, t) = post(&host, &format!("/v1/tickets/{other}/close"), &alice, json!({"disposition": "false_positive"})).await;
+    let (status, t) =
+        post(&host, &format!("/v1/tickets/{other}/close"), &alice, json!({"disposition": "false_positive"})).await;
     assert_eq!(status, StatusCode::OK, "{t}");
     assert_eq!(time(&t["acknowledged_at"]), start() + Duration::hours(2));
     assert_eq!(time(&t["closed_at"]), start() + Duration::hours(2));
     assert!(t.get("responded_at").is_none_or(Value::is_null));
 
     // The aggregates behind /metrics and analytics: written with each transition, in the ticket's tenant.
-    let totals: std::collections::BTreeMap<String, i64> = host.ports.aggregates.totals("acme").await.expect("totals").into_iter().collect();
+    let totals: std::collections::BTreeMap<String, i64> =
+        host.ports.aggregates.totals("acme").await.expect("totals").into_iter().collect();
     let total = |name: &str| totals.get(name).copied().unwrap_or_default();
     assert_eq!(total("vigil_ticket_time_to_acknowledge_seconds_count{severity=\"high\"}"), 1, "{totals:?}");
-    assert_eq!(total("vigil_ticket_time_to_acknowledge_seconds_count{severity=\"critical\"}"), 1, "closing acknowledged it");
+    assert_eq!(
+        total("vigil_ticket_time_to_acknowledge_seconds_count{severity=\"critical\"}"),
+        1,
+        "closing acknowledged it"
+    );
     assert_eq!(total("vigil_ticket_time_to_acknowledge_seconds_sum_ms{severity=\"high\"}"), 240_000);
     assert_eq!(total("vigil_ticket_time_to_acknowledge_seconds_bucket{le=\"300\",severity=\"high\"}"), 1);
     assert_eq!(total("vigil_ticket_time_to_acknowledge_seconds_bucket{le=\"60\",severity=\"high\"}"), 0);
@@ -265,7 +287,11 @@ async fn walk_every_transition(ports: Ports) {
     let mut closes: Vec<(String, f64, String)> =
         ttc.iter().map(|s| (s.id.clone(), s.value, s.labels.get("actor").cloned().unwrap_or_default())).collect();
     closes.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut expected_closes = vec![(id.clone(), 3600.0, "bob".to_string()), (format!("{id}#2"), 5400.0, "bob".to_string()), (other.clone(), 7200.0, "alice".to_string())];
+    let mut expected_closes = vec![
+        (id.clone(), 3600.0, "bob".to_string()),
+        (format!("{id}#2"), 5400.0, "bob".to_string()),
+        (other.clone(), 7200.0, "alice".to_string()),
+    ];
     expected_closes.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(closes, expected_closes);
     let tta = host.ports.aggregates.samples("acme", "tta", window.0, window.1).await.expect("samples");
@@ -275,7 +301,10 @@ async fn walk_every_transition(ports: Ports) {
     assert_eq!(brute_tta.labels.get("severity").map(String::as_str), Some("high"));
     let ttr = host.ports.aggregates.samples("acme", "ttr", window.0, window.1).await.expect("samples");
     assert_eq!(ttr.iter().map(|s| (s.id.clone(), s.value)).collect::<Vec<_>>(), vec![(id.clone(), 600.0)]);
-    assert!(host.ports.aggregates.totals("globex").await.expect("totals").is_empty(), "nothing leaks to another tenant");
+    assert!(
+        host.ports.aggregates.totals("globex").await.expect("totals").is_empty(),
+        "nothing leaks to another tenant"
+    );
 
     // Routing: unknown action 404, wrong method 405, unknown ticket 404.
     let (status, e) = post(&host, &path("snooze"), &alice, json!({})).await;
@@ -405,13 +434,20 @@ async fn concurrent_transitions(ports: Ports) {
     for (who, status, body) in &results {
         if *status != StatusCode::OK {
             assert_eq!(*status, StatusCode::CONFLICT, "{who}: {body}");
-            assert_eq!(body["detail"], json!({"status": "acknowledged", "escalated": false, "version": 2}), "{who}: {body}");
+            assert_eq!(
+                body["detail"],
+                json!({"status": "acknowledged", "escalated": false, "version": 2}),
+                "{who}: {body}"
+            );
         }
     }
     let winner = winners[0].0.clone();
     let (_, t) = get(&host, &format!("/v1/tickets/{id}"), &token("acme", Role::Viewer)).await;
     assert_eq!((t["status"].as_str(), t["version"].as_u64()), (Some("acknowledged"), Some(2)), "{t}");
-    let acks: Vec<&Value> = t["history"].as_array().map(|h| h.iter().filter(|e| e["action"] == "acknowledge").collect()).unwrap_or_default();
+    let acks: Vec<&Value> = t["history"]
+        .as_array()
+        .map(|h| h.iter().filter(|e| e["action"] == "acknowledge").collect())
+        .unwrap_or_default();
     assert_eq!(acks.len(), 1, "{t}");
     assert_eq!(acks[0]["actor"].as_str(), Some(winner.as_str()));
     assert_eq!(acks[0]["note"].as_str(), Some(format!("mine ({winner})").as_str()));
@@ -440,19 +476,26 @@ async fn concurrent_transitions(ports: Ports) {
     assert_eq!(t["version"].as_u64(), Some(7), "{t}");
     let assigns: Vec<String> = t["history"]
         .as_array()
-        .map(|h| h.iter().filter(|e| e["action"] == "assign").filter_map(|e| e["actor"].as_str().map(String::from)).collect())
+        .map(|h| {
+            h.iter().filter(|e| e["action"] == "assign").filter_map(|e| e["actor"].as_str().map(String::from)).collect()
+        })
         .unwrap_or_default();
     let mut sorted = assigns.clone();
     sorted.sort();
     assert_eq!(sorted, (0..5).map(|i| format!("lead-{i}")).collect::<Vec<_>>(), "{t}");
     let last_assigner = assigns.last().cloned().unwrap_or_default();
     let expected_assignee = last_assigner.replace("lead-", "analyst-");
-    assert_eq!(t["assignee"].as_str(), Some(expected_assignee.as_str()), "the assignee is the last assign in the history");
+    assert_eq!(
+        t["assignee"].as_str(),
+        Some(expected_assignee.as_str()),
+        "the assignee is the last assign in the history"
+    );
 }
 
 fn embedded() -> (tempfile::TempDir, Ports) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(vigil::clock::SystemClock)).expect("open");
+    let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(vigil::clock::SystemClock))
+        .expect("open");
     let ports = backend.ports();
     (dir, ports)
 }
@@ -491,7 +534,10 @@ type Fut<'a, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'a>>;
 
 // `AlertStore` is an `#[async_trait]` trait; these are the signatures the macro gives its methods.
 impl AlertStore for OneTransactionAtATime {
-    fn record<'life0, 'life1, 'async_trait>(&'life0 self, candidate: &'life1 AlertCandidate) -> Fut<'async_trait, RecordOutcome>
+    fn record<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        candidate: &'life1 AlertCandidate,
+    ) -> Fut<'async_trait, RecordOutcome>
     where
         'life0: 'async_trait,
         'life1: 'async_trait,
@@ -503,7 +549,11 @@ impl AlertStore for OneTransactionAtATime {
         })
     }
 
-    fn get_alert<'life0, 'life1, 'life2, 'async_trait>(&'life0 self, tenant: &'life1 str, id: &'life2 str) -> Fut<'async_trait, Option<Alert>>
+    fn get_alert<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        tenant: &'life1 str,
+        id: &'life2 str,
+    ) -> Fut<'async_trait, Option<Alert>>
     where
         'life0: 'async_trait,
         'life1: 'async_trait,
@@ -513,7 +563,11 @@ impl AlertStore for OneTransactionAtATime {
         self.inner.get_alert(tenant, id)
     }
 
-    fn list_alerts<'life0, 'life1, 'life2, 'async_trait>(&'life0 self, tenant: &'life1 str, page: &'life2 PageRequest) -> Fut<'async_trait, Page<Alert>>
+    fn list_alerts<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        tenant: &'life1 str,
+        page: &'life2 PageRequest,
+    ) -> Fut<'async_trait, Page<Alert>>
     where
         'life0: 'async_trait,
         'life1: 'async_trait,
@@ -523,7 +577,11 @@ impl AlertStore for OneTransactionAtATime {
         self.inner.list_alerts(tenant, page)
     }
 
-    fn get_ticket<'life0, 'life1, 'life2, 'async_trait>(&'life0 self, tenant: &'life1 str, id: &'life2 str) -> Fut<'async_trait, Option<Ticket>>
+    fn get_ticket<'life0, 'life1, 'life2, 'async_trait>(
+        &'life0 self,
+        tenant: &'life1 str,
+        id: &'life2 str,
+    ) -> Fut<'async_trait, Option<Ticket>>
     where
         'life0: 'async_trait,
         'life1: 'async_trait,

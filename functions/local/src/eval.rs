@@ -65,7 +65,13 @@ pub struct EvalOptions {
 
 impl EvalOptions {
     pub fn new(dir: impl Into<PathBuf>) -> EvalOptions {
-        EvalOptions { dir: dir.into(), step: Duration::from_secs(60), shuffle_minutes: 0, shuffle_seed: 1, data_dir: None }
+        EvalOptions {
+            dir: dir.into(),
+            step: Duration::from_secs(60),
+            shuffle_minutes: 0,
+            shuffle_seed: 1,
+            data_dir: None,
+        }
     }
 }
 
@@ -177,11 +183,19 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Opens the embedded backend in `data_dir` (a new temporary directory when `None`).
-    pub fn open(data_dir: Option<&Path>, engine: Arc<DetectionEngine>, tenant: &str, start: Timestamp) -> anyhow::Result<Pipeline> {
+    pub fn open(
+        data_dir: Option<&Path>,
+        engine: Arc<DetectionEngine>,
+        tenant: &str,
+        start: Timestamp,
+    ) -> anyhow::Result<Pipeline> {
         let (dir, temp) = match data_dir {
             Some(d) => (d.to_path_buf(), None),
             None => {
-                let t = tempfile::Builder::new().prefix("vigil-eval-").tempdir().context("creating a temporary directory")?;
+                let t = tempfile::Builder::new()
+                    .prefix("vigil-eval-")
+                    .tempdir()
+                    .context("creating a temporary directory")?;
                 (t.path().to_path_buf(), Some(t))
             }
         };
@@ -199,7 +213,8 @@ impl Pipeline {
         config.auth = AuthConfig { secret: Some(secret.clone()), ..AuthConfig::default() };
         let auth = Arc::new(Authenticator::from_config(&config.auth).map_err(anyhow::Error::msg)?);
         let exp = (Utc::now().timestamp() as u64) + 7 * 24 * 3600;
-        let claims = Claims { sub: "vigil-eval".into(), tenant: tenant.into(), role: Role::Admin, exp, iss: None, aud: None };
+        let claims =
+            Claims { sub: "vigil-eval".into(), tenant: tenant.into(), role: Role::Admin, exp, iss: None, aud: None };
         let token = mint_hs256(&secret, &claims).map_err(anyhow::Error::msg)?;
         let host = Host::new(backend.ports(), &config, auth, engine, shared_clock);
         Ok(Pipeline { host, clock, token, tenant: tenant.to_string(), _temp: temp })
@@ -365,9 +380,10 @@ pub fn score(truth: &GroundTruth, alerts: &[Alert], rules: &[String]) -> Scores 
         }
     }
     let matches = |a: &Alert| {
-        truth.attacks.iter().any(|t| {
-            t.expect.iter().any(|e| e.rule == a.rule && e.entity == a.entity) && overlaps(a, t.start, t.end)
-        })
+        truth
+            .attacks
+            .iter()
+            .any(|t| t.expect.iter().any(|e| e.rule == a.rule && e.entity == a.entity) && overlaps(a, t.start, t.end))
     };
     let benign = truth.events.benign.max(1) as f64;
     let mut rows = Vec::new();
@@ -439,11 +455,7 @@ pub fn score(truth: &GroundTruth, alerts: &[Alert], rules: &[String]) -> Scores 
     overall.false_alarms_per_million = overall.false_alerts as f64 * 1e6 / benign;
     overall.delay_max_s = all_delays.iter().copied().reduce(f64::max);
     overall.delay_p50_s = median(&mut all_delays);
-    let attacks_detected = truth
-        .attacks
-        .iter()
-        .filter(|t| !missed.iter().any(|m| m.attack == t.id))
-        .count() as u64;
+    let attacks_detected = truth.attacks.iter().filter(|t| !missed.iter().any(|m| m.attack == t.id)).count() as u64;
     false_alarms.sort_by_key(|f| f.first_seen);
     Scores { rules: rows, overall, attacks_detected, attacks: truth.attacks.len() as u64, missed, false_alarms }
 }
@@ -555,7 +567,14 @@ pub fn render(report: &EvalReport) -> String {
     if !s.false_alarms.is_empty() {
         out.push_str(&format!("\nfalse alarms ({}):\n", s.false_alarms.len()));
         for f in s.false_alarms.iter().take(30) {
-            out.push_str(&format!("  {} {} {} – {}: {}\n", f.rule, f.entity, f.first_seen, f.last_seen, f.reasons.join(" ")));
+            out.push_str(&format!(
+                "  {} {} {} – {}: {}\n",
+                f.rule,
+                f.entity,
+                f.first_seen,
+                f.last_seen,
+                f.reasons.join(" ")
+            ));
         }
     }
     out
@@ -593,7 +612,11 @@ mod tests {
     }
 
     fn truth() -> GroundTruth {
-        let exp = |rule: &str, entity: &str, required: bool| Expectation { rule: rule.into(), entity: entity.into(), required };
+        let exp = |rule: &str, entity: &str, required: bool| Expectation {
+            rule: rule.into(),
+            entity: entity.into(),
+            required,
+        };
         GroundTruth {
             version: 1,
             seed: 1,
@@ -613,7 +636,10 @@ mod tests {
                     start: t(100),
                     end: t(110),
                     events: 50,
-                    expect: vec![exp("password_spraying", "src_ip=1.2.3.4", true), exp("ssh_brute_force", "src_ip=1.2.3.4", false)],
+                    expect: vec![
+                        exp("password_spraying", "src_ip=1.2.3.4", true),
+                        exp("ssh_brute_force", "src_ip=1.2.3.4", false),
+                    ],
                 },
                 Attack {
                     id: "a2".into(),
@@ -631,11 +657,11 @@ mod tests {
     #[test]
     fn alerts_match_by_rule_entity_and_overlapping_time() {
         let alerts = vec![
-            alert("password_spraying", "src_ip=1.2.3.4", 101, 104, 104),   // true, detects a1
-            alert("ssh_brute_force", "src_ip=1.2.3.4", 100, 102, 102),     // allowed co-detection: true
-            alert("ssh_brute_force", "src_ip=1.2.3.4", 300, 302, 302),     // right entity, wrong time: false
-            alert("ssh_brute_force", "src_ip=9.9.9.9", 500, 502, 502),     // wrong entity: false
-            alert("web_scanning", "src_ip=1.2.3.4", 100, 102, 103),        // rule not expected: false
+            alert("password_spraying", "src_ip=1.2.3.4", 101, 104, 104), // true, detects a1
+            alert("ssh_brute_force", "src_ip=1.2.3.4", 100, 102, 102),   // allowed co-detection: true
+            alert("ssh_brute_force", "src_ip=1.2.3.4", 300, 302, 302),   // right entity, wrong time: false
+            alert("ssh_brute_force", "src_ip=9.9.9.9", 500, 502, 502),   // wrong entity: false
+            alert("web_scanning", "src_ip=1.2.3.4", 100, 102, 103),      // rule not expected: false
         ];
         let rules = vec!["ssh_brute_force".to_string(), "password_spraying".to_string()];
         let s = score(&truth(), &alerts, &rules);
@@ -665,7 +691,10 @@ mod tests {
             replay: ReplayStats::default(),
             scores: s,
         });
-        assert!(table.contains("| `password_spraying` | 1 | 1 | 1 | 0 | 1.000 | 1.000 | 1.000 | 0.0 | 4.0 min | 4.0 min |"), "{table}");
+        assert!(
+            table.contains("| `password_spraying` | 1 | 1 | 1 | 0 | 1.000 | 1.000 | 1.000 | 0.0 | 4.0 min | 4.0 min |"),
+            "{table}"
+        );
     }
 
     #[test]

@@ -52,8 +52,19 @@ pub enum Stage {
 }
 
 impl Host {
-    pub fn new(ports: Ports, config: &Config, auth: Arc<Authenticator>, engine: Arc<DetectionEngine>, clock: Arc<dyn Clock>) -> Arc<Host> {
-        let analytics = AnalyticsHandler::new(AnalyticsPorts::from_ports(&ports), auth.clone(), clock.clone(), config.analytics.clone());
+    pub fn new(
+        ports: Ports,
+        config: &Config,
+        auth: Arc<Authenticator>,
+        engine: Arc<DetectionEngine>,
+        clock: Arc<dyn Clock>,
+    ) -> Arc<Host> {
+        let analytics = AnalyticsHandler::new(
+            AnalyticsPorts::from_ports(&ports),
+            auth.clone(),
+            clock.clone(),
+            config.analytics.clone(),
+        );
         Arc::new(Host {
             ingest: IngestHandler::new(ports.events_queue.clone(), auth.clone(), config.limits.clone(), clock.clone()),
             tickets: TicketsHandler::new(ports.alerts.clone(), auth, clock.clone()),
@@ -84,7 +95,9 @@ impl Host {
         if req.method() == http::Method::GET && req.uri().path() == "/healthz" {
             return self.health().await;
         }
-        if IngestHandler::<dyn QueueSender>::route(&req).is_some() || req.uri().path().starts_with("/services/collector/health") {
+        if IngestHandler::<dyn QueueSender>::route(&req).is_some()
+            || req.uri().path().starts_with("/services/collector/health")
+        {
             return self.ingest.handle(req).await;
         }
         if tickets::owns(&req) {
@@ -127,7 +140,12 @@ impl Host {
 
     /// One poll of one queue: receive a batch, run the stage's handler, delete what succeeded and return the
     /// failures with backoff. Returns how many messages were received.
-    pub async fn poll(&self, stage: Stage, settings: MappingSettings, wait: Duration) -> Result<usize, vigil::error::StoreError> {
+    pub async fn poll(
+        &self,
+        stage: Stage,
+        settings: MappingSettings,
+        wait: Duration,
+    ) -> Result<usize, vigil::error::StoreError> {
         let queue = self.queue(stage);
         let received = queue.receive(settings.batch_size, settings.visibility, wait).await?;
         if received.is_empty() {
@@ -156,7 +174,8 @@ impl Host {
     pub async fn drain(&self, settings: MappingSettings) -> Result<usize, vigil::error::StoreError> {
         let mut total = 0;
         loop {
-            let n = self.poll(Stage::Score, settings, Duration::ZERO).await? + self.poll(Stage::Alert, settings, Duration::ZERO).await?;
+            let n = self.poll(Stage::Score, settings, Duration::ZERO).await?
+                + self.poll(Stage::Alert, settings, Duration::ZERO).await?;
             if n == 0 {
                 return Ok(total);
             }
@@ -165,7 +184,11 @@ impl Host {
     }
 
     /// Runs the two event-source mappings until `shutdown` turns true.
-    pub fn spawn_mappings(self: &Arc<Self>, settings: MappingSettings, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    pub fn spawn_mappings(
+        self: &Arc<Self>,
+        settings: MappingSettings,
+        shutdown: watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
         [Stage::Score, Stage::Alert]
             .into_iter()
             .map(|stage| {

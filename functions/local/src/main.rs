@@ -161,9 +161,18 @@ async fn main() -> anyhow::Result<()> {
             anyhow::ensure!(!files.is_empty(), "name at least one file to send");
             let token = match tok {
                 Some(t) => t,
-                None => token::mint(&token::effective_auth(&config.auth, &data_dir)?, &tenant, "sender", "vigil-send", 24)?,
+                None => {
+                    token::mint(&token::effective_auth(&config.auth, &data_dir)?, &tenant, "sender", "vigil-send", 24)?
+                }
             };
-            let opts = SendOptions { url, token, format, chunk_lines: chunk_lines.max(1), chunk_bytes: 4 * 1024 * 1024, quiet };
+            let opts = SendOptions {
+                url,
+                token,
+                format,
+                chunk_lines: chunk_lines.max(1),
+                chunk_bytes: 4 * 1024 * 1024,
+                quiet,
+            };
             let totals = send_files(&files, &opts).await?;
             println!("{} accepted, {} rejected in {} requests", totals.accepted, totals.rejected, totals.requests);
             Ok(())

@@ -98,16 +98,17 @@ pub async fn send_files(files: &[PathBuf], opts: &SendOptions) -> anyhow::Result
 }
 
 /// Posts one chunk, retrying what a sender should retry (connection errors, 429, 5xx) with backoff.
-async fn post(client: &reqwest::Client, url: &str, token: &str, content_type: &str, body: String) -> anyhow::Result<(u64, u64)> {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    content_type: &str,
+    body: String,
+) -> anyhow::Result<(u64, u64)> {
     let mut delay = Duration::from_millis(250);
     for attempt in 1..=6 {
-        let result = client
-            .post(url)
-            .bearer_auth(token)
-            .header("content-type", content_type)
-            .body(body.clone())
-            .send()
-            .await;
+        let result =
+            client.post(url).bearer_auth(token).header("content-type", content_type).body(body.clone()).send().await;
         match result {
             Ok(resp) if resp.status().is_success() => {
                 let v: serde_json::Value = resp.json().await.unwrap_or_default();

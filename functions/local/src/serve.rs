@@ -50,8 +50,11 @@ async fn front(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let bytes = match axum::body::to_bytes(body, state.max_body).await {
         Ok(b) => b,
         Err(_) => {
-            let e = ApiError::new(http::StatusCode::PAYLOAD_TOO_LARGE, format!("body larger than {} bytes", state.max_body))
-                .with_detail(serde_json::json!({ "limit": state.max_body }));
+            let e = ApiError::new(
+                http::StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {} bytes", state.max_body),
+            )
+            .with_detail(serde_json::json!({ "limit": state.max_body }));
             return e.into_response().map(Body::from);
         }
     };

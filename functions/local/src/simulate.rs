@@ -121,20 +121,21 @@ struct Line {
 
 const SERVERS: [&str; 7] = ["web-1", "web-2", "app-1", "app-2", "app-3", "db-1", "bastion"];
 const APP_HOSTS: [&str; 3] = ["app-1", "app-2", "app-3"];
-const ADMIN_HOSTS: [Ipv4Addr; 3] = [Ipv4Addr::new(10, 0, 0, 10), Ipv4Addr::new(10, 0, 0, 11), Ipv4Addr::new(10, 0, 0, 12)];
+const ADMIN_HOSTS: [Ipv4Addr; 3] =
+    [Ipv4Addr::new(10, 0, 0, 10), Ipv4Addr::new(10, 0, 0, 11), Ipv4Addr::new(10, 0, 0, 12)];
 const JUMP_HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 5);
 const MONITOR: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 50);
 const BACKUP_HOST: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 20);
 const NAMES: [&str; 48] = [
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "karl", "laura", "mike",
     "nina", "oscar", "peggy", "quinn", "rita", "sam", "trent", "ursula", "victor", "wendy", "xavier", "yara", "zoe",
-    "adam", "beth", "chris", "dora", "emil", "fiona", "gus", "hana", "igor", "jana", "kemal", "lena", "marta",
-    "nils", "olga", "piet", "rosa", "sven", "tara", "uwe", "vera", "walt",
+    "adam", "beth", "chris", "dora", "emil", "fiona", "gus", "hana", "igor", "jana", "kemal", "lena", "marta", "nils",
+    "olga", "piet", "rosa", "sven", "tara", "uwe", "vera", "walt",
 ];
 /// Accounts attackers try.
 const COMMON_USERS: [&str; 16] = [
-    "root", "admin", "test", "oracle", "ubuntu", "postgres", "user", "git", "guest", "support", "ftp", "deploy",
-    "pi", "mysql", "jenkins", "backup",
+    "root", "admin", "test", "oracle", "ubuntu", "postgres", "user", "git", "guest", "support", "ftp", "deploy", "pi",
+    "mysql", "jenkins", "backup",
 ];
 /// Accounts that exist on the servers besides the people (attempts on others are "Invalid user").
 const SYSTEM_USERS: [&str; 4] = ["root", "admin", "postgres", "deploy"];
@@ -149,20 +150,49 @@ const SUDO_COMMANDS: [&str; 8] = [
     "/bin/systemctl status app",
 ];
 const PAGES: [&str; 16] = [
-    "/", "/products", "/products/1001", "/products/1002", "/products/1003", "/products/2001", "/pricing", "/about",
-    "/blog", "/blog/launch", "/blog/security-update", "/docs", "/docs/getting-started", "/docs/api", "/contact",
+    "/",
+    "/products",
+    "/products/1001",
+    "/products/1002",
+    "/products/1003",
+    "/products/2001",
+    "/pricing",
+    "/about",
+    "/blog",
+    "/blog/launch",
+    "/blog/security-update",
+    "/docs",
+    "/docs/getting-started",
+    "/docs/api",
+    "/contact",
     "/search?q=widgets",
 ];
 const ASSETS: [&str; 10] = [
-    "/static/app.css", "/static/app.js", "/static/vendor.js", "/static/img/logo.svg", "/static/img/hero.jpg",
-    "/static/img/p1.png", "/static/img/p2.png", "/static/fonts/inter.woff2", "/static/img/icons.svg",
+    "/static/app.css",
+    "/static/app.js",
+    "/static/vendor.js",
+    "/static/img/logo.svg",
+    "/static/img/hero.jpg",
+    "/static/img/p1.png",
+    "/static/img/p2.png",
+    "/static/fonts/inter.woff2",
+    "/static/img/icons.svg",
     "/static/manifest.json",
 ];
 /// Stale links real visitors follow (normal 404s).
 const STALE: [&str; 12] = [
-    "/old-pricing", "/blog/2019/launch", "/products/999", "/docs/v1/api", "/careers/intern-2020", "/promo/spring",
-    "/static/img/banner-old.png", "/apple-touch-icon.png", "/apple-touch-icon-precomposed.png", "/docs/v1",
-    "/team", "/press",
+    "/old-pricing",
+    "/blog/2019/launch",
+    "/products/999",
+    "/docs/v1/api",
+    "/careers/intern-2020",
+    "/promo/spring",
+    "/static/img/banner-old.png",
+    "/apple-touch-icon.png",
+    "/apple-touch-icon-precomposed.png",
+    "/docs/v1",
+    "/team",
+    "/press",
 ];
 const BROWSERS: [&str; 5] = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0 Safari/537.36",
@@ -172,11 +202,46 @@ const BROWSERS: [&str; 5] = [
     "Mozilla/5.0 (Linux; Android 14) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/122.0 Mobile Safari/537.36",
 ];
 const SCANNER_WORDS: [&str; 40] = [
-    "admin", "wp-login.php", "wp-admin", ".env", ".git/config", "phpmyadmin", "backup", "config.php", "server-status",
-    "cgi-bin/test.cgi", "shell.php", "db.sql", "old", "test", "api/v1/users", "console", "actuator/health",
-    "manager/html", "solr", "jenkins", "xmlrpc.php", "debug", "login.jsp", "setup.php", "install", "tmp", "uploads",
-    "vendor/phpunit", "etc/passwd", "web.config", "admin.php", "dump.sql", "private", "secret", "hidden", "logs",
-    "include", "portal", "cpanel", "owa",
+    "admin",
+    "wp-login.php",
+    "wp-admin",
+    ".env",
+    ".git/config",
+    "phpmyadmin",
+    "backup",
+    "config.php",
+    "server-status",
+    "cgi-bin/test.cgi",
+    "shell.php",
+    "db.sql",
+    "old",
+    "test",
+    "api/v1/users",
+    "console",
+    "actuator/health",
+    "manager/html",
+    "solr",
+    "jenkins",
+    "xmlrpc.php",
+    "debug",
+    "login.jsp",
+    "setup.php",
+    "install",
+    "tmp",
+    "uploads",
+    "vendor/phpunit",
+    "etc/passwd",
+    "web.config",
+    "admin.php",
+    "dump.sql",
+    "private",
+    "secret",
+    "hidden",
+    "logs",
+    "include",
+    "portal",
+    "cpanel",
+    "owa",
 ];
 const SCANNER_AGENTS: [&str; 4] =
     ["Mozilla/5.00 (Nikto/2.5.0)", "gobuster/3.6", "sqlmap/1.8#stable", "Mozilla/5.0 zgrab/0.x"];
@@ -271,7 +336,8 @@ pub fn simulate(opts: &SimOptions, out: &Path) -> anyhow::Result<GroundTruth> {
         attacks,
     };
     let path = out.join(TRUTH_FILE);
-    std::fs::write(&path, serde_json::to_string_pretty(&truth)?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_string_pretty(&truth)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(truth)
 }
 
@@ -367,7 +433,12 @@ impl Gen {
     }
 
     fn public_ip(&mut self) -> Ipv4Addr {
-        Ipv4Addr::new(198, 18 + self.rng.random_range(0..2), self.rng.random_range(0..200), self.rng.random_range(1..255))
+        Ipv4Addr::new(
+            198,
+            18 + self.rng.random_range(0..2),
+            self.rng.random_range(0..200),
+            self.rng.random_range(1..255),
+        )
     }
 
     fn attacker_ip(&mut self) -> Ipv4Addr {
@@ -479,7 +550,15 @@ impl Gen {
         let password = self.rng.random_bool(0.5);
         if password && self.rng.random_bool(0.12) {
             let r: f64 = self.rng.random();
-            let tries = if r < 0.7 { 1 } else if r < 0.9 { 2 } else if r < 0.98 { 3 } else { 4 };
+            let tries = if r < 0.7 {
+                1
+            } else if r < 0.9 {
+                2
+            } else if r < 0.98 {
+                3
+            } else {
+                4
+            };
             for _ in 0..tries {
                 let port = self.port();
                 self.sshd(t, host, &format!("Failed password for {} from {ip} port {port} ssh2", p.name));
@@ -490,7 +569,11 @@ impl Gen {
         let method = if password { "password".to_string() } else { "publickey".to_string() };
         let suffix = if password { String::new() } else { format!(": ED25519 SHA256:{:016x}", p.uid as u64 * 7919) };
         self.sshd(t, host, &format!("Accepted {method} for {} from {ip} port {port} ssh2{suffix}", p.name));
-        self.sshd(t + 0.2, host, &format!("pam_unix(sshd:session): session opened for user {}(uid={}) by (uid=0)", p.name, p.uid));
+        self.sshd(
+            t + 0.2,
+            host,
+            &format!("pam_unix(sshd:session): session opened for user {}(uid={}) by (uid=0)", p.name, p.uid),
+        );
         let length = self.log_uniform(300.0, 4.0 * 3600.0);
         let pts = self.rng.random_range(0..8);
         // What the person does in the session.
@@ -502,19 +585,33 @@ impl Gen {
         } else if self.rng.random_bool(0.03) {
             let at = t + self.rng.random_range(10.0..length.max(20.0));
             let pid = self.next_pid();
-            self.syslog(at, 81, host, "sudo", Some(pid), &format!(
-                "{} : user NOT in sudoers ; TTY=pts/{pts} ; PWD=/home/{} ; USER=root ; COMMAND=/usr/bin/apt update",
-                p.name, p.name
-            ));
+            self.syslog(
+                at,
+                81,
+                host,
+                "sudo",
+                Some(pid),
+                &format!(
+                    "{} : user NOT in sudoers ; TTY=pts/{pts} ; PWD=/home/{} ; USER=root ; COMMAND=/usr/bin/apt update",
+                    p.name, p.name
+                ),
+            );
         }
         if p.dbadmin && self.rng.random_bool(0.5) {
             let at = t + self.rng.random_range(10.0..length.max(20.0));
             let pid = self.next_pid();
             self.syslog(at, 86, host, "su", Some(pid), &format!("(to postgres) {} on pts/{pts}", p.name));
-            self.syslog(at + 0.1, 86, host, "su", Some(pid), &format!(
-                "pam_unix(su-l:session): session opened for user postgres(uid=113) by {}(uid={})",
-                p.name, p.uid
-            ));
+            self.syslog(
+                at + 0.1,
+                86,
+                host,
+                "su",
+                Some(pid),
+                &format!(
+                    "pam_unix(su-l:session): session opened for user postgres(uid=113) by {}(uid={})",
+                    p.name, p.uid
+                ),
+            );
         }
         let end = t + length;
         self.sshd(end, host, &format!("pam_unix(sshd:session): session closed for user {}", p.name));
@@ -536,10 +633,17 @@ impl Gen {
                 self.syslog(t, 85, host, "sudo", Some(pid), &fail);
                 t += self.rng.random_range(3.0..8.0);
             }
-            self.syslog(t, 81, host, "sudo", Some(pid), &format!(
-                "{} : 3 incorrect password attempts ; TTY=pts/{pts} ; PWD=/home/{} ; USER=root ; COMMAND={cmd}",
-                p.name, p.name
-            ));
+            self.syslog(
+                t,
+                81,
+                host,
+                "sudo",
+                Some(pid),
+                &format!(
+                    "{} : 3 incorrect password attempts ; TTY=pts/{pts} ; PWD=/home/{} ; USER=root ; COMMAND={cmd}",
+                    p.name, p.name
+                ),
+            );
             t += self.rng.random_range(20.0..120.0);
         }
         let pid = self.next_pid();
@@ -547,14 +651,22 @@ impl Gen {
             self.syslog(t, 85, host, "sudo", Some(pid), &fail);
             t += self.rng.random_range(3.0..8.0);
         }
-        self.syslog(t, 85, host, "sudo", Some(pid), &format!(
-            "{} : TTY=pts/{pts} ; PWD=/home/{} ; USER=root ; COMMAND={cmd}",
-            p.name, p.name
-        ));
-        self.syslog(t + 0.05, 86, host, "sudo", Some(pid), &format!(
-            "pam_unix(sudo:session): session opened for user root(uid=0) by {}(uid={})",
-            p.name, p.uid
-        ));
+        self.syslog(
+            t,
+            85,
+            host,
+            "sudo",
+            Some(pid),
+            &format!("{} : TTY=pts/{pts} ; PWD=/home/{} ; USER=root ; COMMAND={cmd}", p.name, p.name),
+        );
+        self.syslog(
+            t + 0.05,
+            86,
+            host,
+            "sudo",
+            Some(pid),
+            &format!("pam_unix(sudo:session): session opened for user root(uid=0) by {}(uid={})", p.name, p.uid),
+        );
         let closed = t + self.rng.random_range(1.0..30.0);
         self.syslog(closed, 86, host, "sudo", Some(pid), "pam_unix(sudo:session): session closed for user root");
     }
@@ -563,19 +675,25 @@ impl Gen {
         let mut t = t;
         if self.rng.random_bool(0.1) {
             for _ in 0..self.rng.random_range(1..=2) {
-                self.json(t, serde_json::json!({
-                    "source": "vpn", "host": "vpn-1", "category": "authentication", "action": "login",
-                    "outcome": "failure", "user": p.name, "src_ip": p.home.to_string(),
-                    "message": "VPN authentication failed: bad password",
-                }));
+                self.json(
+                    t,
+                    serde_json::json!({
+                        "source": "vpn", "host": "vpn-1", "category": "authentication", "action": "login",
+                        "outcome": "failure", "user": p.name, "src_ip": p.home.to_string(),
+                        "message": "VPN authentication failed: bad password",
+                    }),
+                );
                 t += self.rng.random_range(4.0..15.0);
             }
         }
-        self.json(t, serde_json::json!({
-            "source": "vpn", "host": "vpn-1", "category": "authentication", "action": "login",
-            "outcome": "success", "user": p.name, "src_ip": p.home.to_string(),
-            "message": "VPN session established",
-        }));
+        self.json(
+            t,
+            serde_json::json!({
+                "source": "vpn", "host": "vpn-1", "category": "authentication", "action": "login",
+                "outcome": "success", "user": p.name, "src_ip": p.home.to_string(),
+                "message": "VPN session established",
+            }),
+        );
     }
 
     /// root and admin log in with keys from the admin workstations and the jump host. On the first day root
@@ -604,8 +722,19 @@ impl Gen {
     fn key_session(&mut self, user: &str, uid: u32, ip: Ipv4Addr, t: f64) {
         let host = *SERVERS.choose(&mut self.rng).unwrap_or(&"bastion");
         let port = self.port();
-        self.sshd(t, host, &format!("Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:{:016x}", u64::from(ip.to_bits())));
-        self.sshd(t + 0.2, host, &format!("pam_unix(sshd:session): session opened for user {user}(uid={uid}) by (uid=0)"));
+        self.sshd(
+            t,
+            host,
+            &format!(
+                "Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:{:016x}",
+                u64::from(ip.to_bits())
+            ),
+        );
+        self.sshd(
+            t + 0.2,
+            host,
+            &format!("pam_unix(sshd:session): session opened for user {user}(uid={uid}) by (uid=0)"),
+        );
         let end = t + self.log_uniform(60.0, 3600.0);
         self.sshd(end, host, &format!("pam_unix(sshd:session): session closed for user {user}"));
         self.sshd(end + 0.1, host, &format!("Disconnected from user {user} {ip} port {port}"));
@@ -619,9 +748,30 @@ impl Gen {
             let mut t = d0 + offset;
             while t < d0 + 86_400.0 {
                 let pid = self.next_pid();
-                self.syslog(t, 78, host, "CRON", Some(pid), "pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)");
-                self.syslog(t + 0.01, 78, host, "CRON", Some(pid), "(root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)");
-                self.syslog(t + 0.5, 78, host, "CRON", Some(pid), "pam_unix(cron:session): session closed for user root");
+                self.syslog(
+                    t,
+                    78,
+                    host,
+                    "CRON",
+                    Some(pid),
+                    "pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)",
+                );
+                self.syslog(
+                    t + 0.01,
+                    78,
+                    host,
+                    "CRON",
+                    Some(pid),
+                    "(root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)",
+                );
+                self.syslog(
+                    t + 0.5,
+                    78,
+                    host,
+                    "CRON",
+                    Some(pid),
+                    "pam_unix(cron:session): session closed for user root",
+                );
                 let port = self.port();
                 self.sshd(t + 30.0, host, &format!("Connection closed by {MONITOR} port {port} [preauth]"));
                 t += 300.0 / self.scale.min(1.0);
@@ -653,10 +803,13 @@ impl Gen {
                 } else {
                     ("medium", "upstream timeout after 3 retries")
                 };
-                self.json(t, serde_json::json!({
-                    "source": apps[i], "host": host, "program": apps[i], "severity": severity,
-                    "message": format!("{message} (job {})", self.seq),
-                }));
+                self.json(
+                    t,
+                    serde_json::json!({
+                        "source": apps[i], "host": host, "program": apps[i], "severity": severity,
+                        "message": format!("{message} (job {})", self.seq),
+                    }),
+                );
                 t += self.rng.random_range(40.0..200.0) / self.scale;
             }
             let mut t = d0 + self.rng.random_range(0.0..3600.0);
@@ -695,7 +848,10 @@ impl Gen {
         }
         // Two search engine crawlers, all day; some of their old links are gone.
         for (ip, agent) in [
-            (Ipv4Addr::new(198, 18, 201, 1), "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
+            (
+                Ipv4Addr::new(198, 18, 201, 1),
+                "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+            ),
             (Ipv4Addr::new(198, 18, 201, 2), "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"),
         ] {
             let mut t = d0 + self.rng.random_range(0.0..10.0);
@@ -721,7 +877,8 @@ impl Gen {
         }
         let mut t = d0 + 6.0 * 3600.0;
         while t < d0 + 22.0 * 3600.0 {
-            let (method, path) = if self.rng.random_bool(0.3) { ("POST", "/api/v1/orders") } else { ("GET", "/api/v1/orders?since=1h") };
+            let (method, path) =
+                if self.rng.random_bool(0.3) { ("POST", "/api/v1/orders") } else { ("GET", "/api/v1/orders?since=1h") };
             let status = if self.rng.random_bool(0.005) { 409 } else { 200 };
             self.web(t, Ipv4Addr::new(198, 18, 250, 10), "partner-api", method, path, status, "partner-sync/4.2");
             t += self.rng.random_range(3.0..6.0) / self.scale.min(1.0);
@@ -851,8 +1008,7 @@ impl Gen {
             };
             self.in_attack = false;
             let produced = &self.lines[from..];
-            let (Some(start), Some(end)) =
-                (produced.iter().map(|l| l.at).min(), produced.iter().map(|l| l.at).max())
+            let (Some(start), Some(end)) = (produced.iter().map(|l| l.at).min(), produced.iter().map(|l| l.at).max())
             else {
                 continue;
             };
@@ -896,7 +1052,11 @@ impl Gen {
             t += self.rng.random_range(1.0..step_max);
         }
         let entity = format!("src_ip={ip}");
-        let mut expect = vec![req("ssh_brute_force", &entity), may("abnormal_access_frequency", &entity), may("risk_accumulation", &entity)];
+        let mut expect = vec![
+            req("ssh_brute_force", &entity),
+            may("abnormal_access_frequency", &entity),
+            may("risk_accumulation", &entity),
+        ];
         if hidden {
             // Benign logins from the same NAT address right after the attacker's failures look like a success
             // after failures: a correct alert about that address during the attack.
@@ -944,7 +1104,11 @@ impl Gen {
         let hours = (times[times.len() - 1] - times[0]) / 3600.0;
         Planned {
             kind: "slow_brute_force",
-            description: format!("{n} password guesses from {ip} spread over {hours:.1} h, one every {}–{} min", lo / 60.0, hi / 60.0),
+            description: format!(
+                "{n} password guesses from {ip} spread over {hours:.1} h, one every {}–{} min",
+                lo / 60.0,
+                hi / 60.0
+            ),
             expect: vec![req("slow_brute_force", &entity), may("risk_accumulation", &entity)],
         }
     }
@@ -1003,16 +1167,23 @@ impl Gen {
             let span = self.rng.random_range(150.0..270.0);
             for k in 0..attempts {
                 let ip = bots[k % bots.len()];
-                self.json(t, serde_json::json!({
-                    "source": "vpn", "host": "vpn-1", "category": "authentication", "action": "login",
-                    "outcome": "failure", "user": user, "src_ip": ip.to_string(),
-                    "message": "VPN authentication failed: bad password",
-                }));
+                self.json(
+                    t,
+                    serde_json::json!({
+                        "source": "vpn", "host": "vpn-1", "category": "authentication", "action": "login",
+                        "outcome": "failure", "user": user, "src_ip": ip.to_string(),
+                        "message": "VPN authentication failed: bad password",
+                    }),
+                );
                 t += span / attempts as f64 * self.rng.random_range(0.5..1.5);
             }
             Planned {
                 kind: "credential_flood",
-                description: format!("{attempts} VPN logins for {user} from {} addresses within {:.0} s", bots.len(), span),
+                description: format!(
+                    "{attempts} VPN logins for {user} from {} addresses within {:.0} s",
+                    bots.len(),
+                    span
+                ),
                 expect: vec![req("distributed_brute_force", &entity), req("abnormal_access_frequency_user", &entity)],
             }
         } else {
@@ -1030,7 +1201,10 @@ impl Gen {
             }
             Planned {
                 kind: "distributed_brute_force",
-                description: format!("{sources} addresses each trying {user}'s password 1–3 times over {:.0} min", span / 60.0),
+                description: format!(
+                    "{sources} addresses each trying {user}'s password 1–3 times over {:.0} min",
+                    span / 60.0
+                ),
                 expect: vec![req("distributed_brute_force", &entity), may("abnormal_access_frequency_user", &entity)],
             }
         }
@@ -1043,17 +1217,24 @@ impl Gen {
         let ip = if hidden { OFFICE_NAT } else { self.attacker_ip() };
         let agent = *SCANNER_AGENTS.choose(&mut self.rng).unwrap_or(&SCANNER_AGENTS[0]);
         let slow = i != 0 && (hidden || self.rng.random_bool(0.5));
-        let (n, step) = if slow {
-            (self.rng.random_range(80..=150), (20.0, 50.0))
-        } else {
-            (self.size(150, 1200), (0.05, 0.5))
-        };
+        let (n, step) =
+            if slow { (self.rng.random_range(80..=150), (20.0, 50.0)) } else { (self.size(150, 1200), (0.05, 0.5)) };
         let mut t = t;
         for k in 0..n {
             let word = SCANNER_WORDS[k % SCANNER_WORDS.len()];
-            let path = if k < SCANNER_WORDS.len() { format!("/{word}") } else { format!("/{word}.{}", k / SCANNER_WORDS.len()) };
+            let path = if k < SCANNER_WORDS.len() {
+                format!("/{word}")
+            } else {
+                format!("/{word}.{}", k / SCANNER_WORDS.len())
+            };
             let r: f64 = self.rng.random();
-            let status = if r < 0.9 { 404 } else if r < 0.96 { 403 } else { 301 };
+            let status = if r < 0.9 {
+                404
+            } else if r < 0.96 {
+                403
+            } else {
+                301
+            };
             self.web(t, ip, "-", "GET", &path, status, agent);
             t += self.rng.random_range(step.0..step.1);
         }
@@ -1113,7 +1294,11 @@ impl Gen {
         Planned {
             kind: "web_login_stuffing",
             description: format!("{n} login attempts on the web form from {ip} at about {rate:.1} per second"),
-            expect: vec![req("web_error_burst", &entity), may("abnormal_access_frequency", &entity), may("risk_accumulation", &entity)],
+            expect: vec![
+                req("web_error_burst", &entity),
+                may("abnormal_access_frequency", &entity),
+                may("risk_accumulation", &entity),
+            ],
         }
     }
 
@@ -1140,10 +1325,17 @@ impl Gen {
                     self.syslog(t, 85, host, "sudo", Some(pid), &fail);
                     t += self.rng.random_range(2.0..6.0);
                 }
-                self.syslog(t, 81, host, "sudo", Some(pid), &format!(
+                self.syslog(
+                    t,
+                    81,
+                    host,
+                    "sudo",
+                    Some(pid),
+                    &format!(
                     "{} : 3 incorrect password attempts ; TTY=pts/{pts} ; PWD=/home/{} ; USER=root ; COMMAND=/bin/bash",
                     p.name, p.name
-                ));
+                ),
+                );
                 t += self.rng.random_range(20.0..180.0);
             }
             format!("{}'s account, logged in from {ip}, guessing the sudo password ({k} × 3 attempts)", p.name)
@@ -1153,10 +1345,17 @@ impl Gen {
             for _ in 0..k {
                 let pid = self.next_pid();
                 let cmd = *cmds.choose(&mut self.rng).unwrap_or(&"/bin/sh");
-                self.syslog(t, 81, host, "sudo", Some(pid), &format!(
-                    "{} : user NOT in sudoers ; TTY=pts/{pts} ; PWD=/home/{} ; USER=root ; COMMAND={cmd}",
-                    p.name, p.name
-                ));
+                self.syslog(
+                    t,
+                    81,
+                    host,
+                    "sudo",
+                    Some(pid),
+                    &format!(
+                        "{} : user NOT in sudoers ; TTY=pts/{pts} ; PWD=/home/{} ; USER=root ; COMMAND={cmd}",
+                        p.name, p.name
+                    ),
+                );
                 t += self.rng.random_range(15.0..150.0);
             }
             format!("{}'s account, logged in from {ip}, trying {k} commands through sudo without the right", p.name)
@@ -1180,14 +1379,22 @@ impl Gen {
         if succeeded {
             let pid = self.next_pid();
             self.syslog(t, 86, host, "su", Some(pid), &format!("(to root) {} on pts/{pts}", p.name));
-            self.syslog(t + 0.1, 86, host, "su", Some(pid), &format!(
-                "pam_unix(su-l:session): session opened for user root(uid=0) by {}(uid={})",
-                p.name, p.uid
-            ));
+            self.syslog(
+                t + 0.1,
+                86,
+                host,
+                "su",
+                Some(pid),
+                &format!("pam_unix(su-l:session): session opened for user root(uid=0) by {}(uid={})", p.name, p.uid),
+            );
         }
         Planned {
             kind: "su_root",
-            description: format!("{} ran su to root on {host}: {fails} failure(s){}", p.name, if succeeded { ", then success" } else { "" }),
+            description: format!(
+                "{} ran su to root on {host}: {fails} failure(s){}",
+                p.name,
+                if succeeded { ", then success" } else { "" }
+            ),
             expect: vec![req("su_root", format!("user={}", p.name))],
         }
     }
@@ -1199,14 +1406,28 @@ impl Gen {
         let uid = if user == "root" { 0 } else { 1000 };
         let host = *SERVERS.choose(&mut self.rng).unwrap_or(&"bastion");
         let port = self.port();
-        self.sshd(t, host, &format!("Accepted publickey for {user} from {ip} port {port} ssh2: RSA SHA256:{:016x}", u64::from(ip.to_bits()) * 31));
-        self.sshd(t + 0.2, host, &format!("pam_unix(sshd:session): session opened for user {user}(uid={uid}) by (uid=0)"));
+        self.sshd(
+            t,
+            host,
+            &format!(
+                "Accepted publickey for {user} from {ip} port {port} ssh2: RSA SHA256:{:016x}",
+                u64::from(ip.to_bits()) * 31
+            ),
+        );
+        self.sshd(
+            t + 0.2,
+            host,
+            &format!("pam_unix(sshd:session): session opened for user {user}(uid={uid}) by (uid=0)"),
+        );
         let end = t + self.rng.random_range(60.0..1800.0);
         self.sshd(end, host, &format!("pam_unix(sshd:session): session closed for user {user}"));
         Planned {
             kind: "new_privileged_source",
             description: format!("{user} logged in on {host} with a stolen key from {ip}"),
-            expect: vec![req("new_privileged_source", format!("user={user},src_ip={ip}")), may("risk_accumulation", format!("src_ip={ip}"))],
+            expect: vec![
+                req("new_privileged_source", format!("user={user},src_ip={ip}")),
+                may("risk_accumulation", format!("src_ip={ip}")),
+            ],
         }
     }
 
@@ -1221,7 +1442,10 @@ impl Gen {
         let mut t = t;
         for _ in 0..k {
             let (severity, message) = *findings.choose(&mut self.rng).unwrap_or(&findings[0]);
-            self.json(t, serde_json::json!({ "source": "edr", "host": host, "severity": severity, "message": message }));
+            self.json(
+                t,
+                serde_json::json!({ "source": "edr", "host": host, "severity": severity, "message": message }),
+            );
             t += self.rng.random_range(5.0..60.0);
         }
         Planned {

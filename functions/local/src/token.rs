@@ -39,7 +39,9 @@ pub fn local_secret(data_dir: &Path) -> anyhow::Result<String> {
             Ok(secret)
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(std::fs::read_to_string(&path)?.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            Ok(std::fs::read_to_string(&path)?.trim().to_string())
+        }
         Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
     }
 }

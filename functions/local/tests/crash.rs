@@ -29,7 +29,8 @@ fn spawn(data_dir: &std::path::Path, port: u16) -> Child {
 
 fn token(role: Role) -> String {
     let exp = (chrono::Utc::now().timestamp() + 3600) as u64;
-    mint_hs256(SECRET, &Claims { sub: "crash".into(), tenant: "acme".into(), role, exp, iss: None, aud: None }).expect("mint")
+    mint_hs256(SECRET, &Claims { sub: "crash".into(), tenant: "acme".into(), role, exp, iss: None, aud: None })
+        .expect("mint")
 }
 
 /// Polls `GET /healthz` until `done` holds for its body (bounded; the server is doing real work meanwhile).
@@ -100,7 +101,8 @@ async fn kill_9_after_202_loses_and_doubles_nothing() {
 
     {
         // The kill came with work outstanding, or this test would prove nothing.
-        let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(vigil::clock::SystemClock)).expect("open");
+        let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(vigil::clock::SystemClock))
+            .expect("open");
         let pending = backend.ports().events_receiver.depth().await.expect("depth");
         assert!(pending.visible > 0, "every event was processed before the kill: {pending:?}");
     }
@@ -111,7 +113,8 @@ async fn kill_9_after_202_loses_and_doubles_nothing() {
     second.wait().expect("graceful exit");
 
     // The database is free again: look inside with the same adapter the server used.
-    let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(vigil::clock::SystemClock)).expect("reopen");
+    let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(vigil::clock::SystemClock))
+        .expect("reopen");
     let ports = backend.ports();
     for id in &accepted {
         assert!(ports.events.get("acme", id).await.expect("get").is_some(), "accepted event {id} was lost");
@@ -126,7 +129,8 @@ async fn kill_9_after_202_loses_and_doubles_nothing() {
             None => break,
         }
     }
-    let brute: Vec<_> = alerts.iter().filter(|a| a.rule == "ssh_brute_force" && a.entity.contains("203.0.113.7")).collect();
+    let brute: Vec<_> =
+        alerts.iter().filter(|a| a.rule == "ssh_brute_force" && a.entity.contains("203.0.113.7")).collect();
     assert!(!brute.is_empty(), "the brute force was detected: {alerts:?}");
     // The whole attack lies within one suppression period (60 min of event time): exactly one alert.
     assert_eq!(brute.len(), 1, "no doubled alerts: {brute:?}");

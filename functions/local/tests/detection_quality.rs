@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use vigil::detect::DetectionEngine;
 use vigil::model::Alert;
-use vigil_local::eval::{load_lines, load_truth, render, score, shortfalls, shuffle, EvalReport, Pipeline, ReplayStats};
+use vigil_local::eval::{
+    load_lines, load_truth, render, score, shortfalls, shuffle, EvalReport, Pipeline, ReplayStats,
+};
 use vigil_local::simulate::{simulate, Scenario, SimOptions};
 
 const SEED: u64 = 20_240_304;
@@ -40,7 +42,16 @@ fn rules(engine: &DetectionEngine) -> Vec<String> {
 fn identity(alerts: &[Alert]) -> BTreeSet<(String, String, String, String, String, u64)> {
     alerts
         .iter()
-        .map(|a| (a.id.clone(), a.rule.clone(), a.entity.clone(), a.first_seen.to_rfc3339(), a.last_seen.to_rfc3339(), a.count))
+        .map(|a| {
+            (
+                a.id.clone(),
+                a.rule.clone(),
+                a.entity.clone(),
+                a.first_seen.to_rfc3339(),
+                a.last_seen.to_rfc3339(),
+                a.count,
+            )
+        })
         .collect()
 }
 
@@ -112,6 +123,7 @@ async fn the_benign_only_scenario_raises_no_alert() {
     let stats: ReplayStats = pipeline.replay(&lines, STEP).await.expect("replay");
     assert_eq!(stats.accepted, truth.events.total);
     let alerts = pipeline.alerts().await.expect("alerts");
-    let described: Vec<String> = alerts.iter().map(|a| format!("{} {}: {}", a.rule, a.entity, a.reasons.join(" "))).collect();
+    let described: Vec<String> =
+        alerts.iter().map(|a| format!("{} {}: {}", a.rule, a.entity, a.reasons.join(" "))).collect();
     assert!(alerts.is_empty(), "false alarms on benign traffic:\n{}", described.join("\n"));
 }

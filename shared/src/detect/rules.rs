@@ -713,8 +713,7 @@ pub(crate) fn build_rule(id: &str, table: Table, origin: &str) -> Result<Rule, R
     };
     let threshold = match kind_name.as_str() {
         "threshold" | "distinct" | "sequence" => {
-            r.integer("threshold", 1, MAX_ENTRIES_PER_KEY as i64)?.ok_or_else(|| r.fail("threshold", "missing"))?
-                as u64
+            r.integer("threshold", 1, MAX_ENTRIES_PER_KEY as i64)?.ok_or_else(|| r.fail("threshold", "missing"))? as u64
         }
         "risk" => r.integer("threshold", 1, 10_000)?.ok_or_else(|| r.fail("threshold", "missing"))? as u64,
         _ => 0,
@@ -757,7 +756,8 @@ pub(crate) fn build_rule(id: &str, table: Table, origin: &str) -> Result<Rule, R
             RuleKind::Sequence { window, threshold, failure, success }
         }
         "first_seen" => {
-            let text = r.string("value")?.ok_or_else(|| r.fail("value", "missing (the field whose new values count)"))?;
+            let text =
+                r.string("value")?.ok_or_else(|| r.fail("value", "missing (the field whose new values count)"))?;
             let field = r.field_name("value", &text)?;
             let learning = match r.string("learning")? {
                 Some(t) if t.trim() == "0" => Duration::ZERO,

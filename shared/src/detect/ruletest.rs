@@ -180,7 +180,9 @@ pub(crate) fn parse_tests(value: &Value, origin: &str, rule: &str) -> Result<Vec
             Some(other) => return Err(r.wrong_type("events", "an array of tables", other)),
         };
         let expect = match r.table("expect")? {
-            Some(et) => expectation(&Reader { table: et, origin, rule: Some(rule), prefix: &format!("{prefix}expect.") })?,
+            Some(et) => {
+                expectation(&Reader { table: et, origin, rule: Some(rule), prefix: &format!("{prefix}expect.") })?
+            }
             None => return Err(r.fail("expect", "missing (e.g. expect = { fires = true })")),
         };
         tests.push(RuleTest { name, events, expect });
@@ -264,7 +266,8 @@ fn expectation(r: &Reader) -> Result<Expect, RuleError> {
         },
         reason: r.string("reason")?,
     };
-    let details = expect.count.is_some() || expect.entity.is_some() || expect.severity.is_some() || expect.reason.is_some();
+    let details =
+        expect.count.is_some() || expect.entity.is_some() || expect.severity.is_some() || expect.reason.is_some();
     if !fires && (details || expect.detections.is_some_and(|n| n > 0)) {
         return Err(r.fail("fires", "is false, so no detection details can be expected"));
     }

@@ -182,7 +182,10 @@ fn builtin_rules_load_with_their_documented_defaults() {
     let rule = |id: &str| engine.rule(id).unwrap();
     let m = |s: u64| Duration::from_secs(60 * s);
 
-    assert_eq!(rule("ssh_brute_force").kind, RuleKind::Threshold { window: m(2), threshold: 10, reset: None, burst: None });
+    assert_eq!(
+        rule("ssh_brute_force").kind,
+        RuleKind::Threshold { window: m(2), threshold: 10, reset: None, burst: None }
+    );
     assert_eq!(rule("ssh_brute_force").severity, SeverityPolicy::Fixed(Severity::High));
     assert_eq!(rule("ssh_brute_force").mitre, ["T1110.001"]);
 
@@ -778,10 +781,7 @@ async fn rule_contributions_reasons_and_mitre_are_added_and_the_score_capped() {
     );
     let root = &events[9];
     assert_eq!(root.score, Some(100), "capped");
-    assert_eq!(
-        root.rules,
-        ["ssh_brute_force", "password_spraying", "high_severity_passthrough", "risk_accumulation"]
-    );
+    assert_eq!(root.rules, ["ssh_brute_force", "password_spraying", "high_severity_passthrough", "risk_accumulation"]);
     assert_eq!(root.reasons.len(), 3 + 4);
 }
 
@@ -915,7 +915,10 @@ async fn an_override_can_change_a_threshold_and_keeps_the_rest() {
         .with_overrides("[[rule]]\nid = \"ssh_brute_force\"\nthreshold = 3\n", "/etc/vigil/rules.toml")
         .unwrap();
     let rule = engine.rule("ssh_brute_force").unwrap();
-    assert_eq!(rule.kind, RuleKind::Threshold { window: Duration::from_secs(120), threshold: 3, reset: None, burst: None });
+    assert_eq!(
+        rule.kind,
+        RuleKind::Threshold { window: Duration::from_secs(120), threshold: 3, reset: None, burst: None }
+    );
     assert_eq!(rule.mitre, ["T1110.001"]);
     assert_eq!(rule.origin, "/etc/vigil/rules.toml");
     assert_eq!(engine.rules().len(), 14, "replaced in place");
@@ -1110,19 +1113,43 @@ expect = { fires = false }
 #[test]
 fn rule_test_mistakes_are_named() {
     let cases: Vec<(&str, &str, &str)> = vec![
-        (r#"events = [ { at = "soon", outcome = "failure" } ]
-expect = { fires = true }"#, "test[0].events[0].at", "invalid offset"),
-        (r#"events = [ { at = "+0s", repeat = 3, outcome = "failure" } ]
-expect = { fires = true }"#, "test[0].events[0].every", "missing"),
-        (r#"events = [ { at = "+0s", colour = "red" } ]
-expect = { fires = true }"#, "test[0].events[0].colour", "unknown field"),
-        (r#"events = [ { at = "+0s", src_ip = "10.0.0.{n}", repeat = 300, every = "1s" } ]
-expect = { fires = true }"#, "test[0].events[0].src_ip", "\"10.0.0.299\" is not an IP address"),
-        (r#"events = [ { at = "+0s" } ]
-expect = { fires = false, count = 3 }"#, "test[0].expect.fires", "no detection details"),
+        (
+            r#"events = [ { at = "soon", outcome = "failure" } ]
+expect = { fires = true }"#,
+            "test[0].events[0].at",
+            "invalid offset",
+        ),
+        (
+            r#"events = [ { at = "+0s", repeat = 3, outcome = "failure" } ]
+expect = { fires = true }"#,
+            "test[0].events[0].every",
+            "missing",
+        ),
+        (
+            r#"events = [ { at = "+0s", colour = "red" } ]
+expect = { fires = true }"#,
+            "test[0].events[0].colour",
+            "unknown field",
+        ),
+        (
+            r#"events = [ { at = "+0s", src_ip = "10.0.0.{n}", repeat = 300, every = "1s" } ]
+expect = { fires = true }"#,
+            "test[0].events[0].src_ip",
+            "\"10.0.0.299\" is not an IP address",
+        ),
+        (
+            r#"events = [ { at = "+0s" } ]
+expect = { fires = false, count = 3 }"#,
+            "test[0].expect.fires",
+            "no detection details",
+        ),
         (r#"events = [ { at = "+0s" } ]"#, "test[0].expect", "missing"),
-        (r#"events = []
-expect = { fires = true }"#, "test[0].events", "missing"),
+        (
+            r#"events = []
+expect = { fires = true }"#,
+            "test[0].events",
+            "missing",
+        ),
     ];
     for (body, field, problem) in cases {
         let text = format!("{TESTED}[[rule.test]]\nname = \"n\"\n{body}\n");
@@ -1192,8 +1219,10 @@ async fn slow_brute_force_gives_the_same_detection_in_one_call_or_one_event_per_
     let engine = DetectionEngine::builtin();
     let mut events = failures("s", 24, 0, 12 * MIN);
     let store = MemWindows::default();
-    let all_at_once: Vec<String> =
-        of(&eval(&engine, &store, &mut events.clone()).await, "slow_brute_force").iter().map(|d| d.id.clone()).collect();
+    let all_at_once: Vec<String> = of(&eval(&engine, &store, &mut events.clone()).await, "slow_brute_force")
+        .iter()
+        .map(|d| d.id.clone())
+        .collect();
     assert_eq!(all_at_once.len(), 1);
 
     // Reversed, one event per call: fires once the 20th arrives, then the window can only grow.
@@ -1259,7 +1288,10 @@ async fn first_seen_keeps_two_sightings_per_value_and_forgets_after_the_window()
     assert_eq!(entities, [("user=root,src_ip=198.51.100.1", 1), ("user=root,src_ip=198.51.100.2", 2)]);
     assert!(events.iter().all(|e| e.rules == ["new_privileged_source"]), "every sighting is flagged");
     let d = of(&found, "new_privileged_source")[0];
-    assert_eq!(d.reasons, ["Privileged account root logged in from 198.51.100.1, not seen for it before (1 known address(es))"]);
+    assert_eq!(
+        d.reasons,
+        ["Privileged account root logged in from 198.51.100.1, not seen for it before (1 known address(es))"]
+    );
 
     // Eight days later the admin host is back: everything older than 7 days is forgotten, so the account is
     // being learned again and nothing fires.

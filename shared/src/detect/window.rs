@@ -263,7 +263,14 @@ pub(crate) fn analyse(kind: &RuleKind, entries: &[WindowEntry], is_new: &[bool])
                     && entries[0].tag != entries[first].tag
                     && entries[0].at_ms <= entries[first].at_ms.saturating_sub(l);
                 if is_new[first] && novel {
-                    hits.push(Hit { lo: first, hi: last, anchor: first, metric: count, count, members: Members::SameTag });
+                    hits.push(Hit {
+                        lo: first,
+                        hi: last,
+                        anchor: first,
+                        metric: count,
+                        count,
+                        members: Members::SameTag,
+                    });
                 }
             }
         }
