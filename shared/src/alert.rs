@@ -10,12 +10,13 @@ use crate::aggregates::{coalesce, count, observe, LATENCY_BUCKETS};
 use crate::clock::Clock;
 use crate::config::SlaPolicy;
 use crate::detect::DetectionEngine;
+use crate::messages::{DetectionBatch, InboundMessage, MessageError};
 use crate::model::{Alert, Detection, HistoryEntry, Ticket, TicketStatus, Timestamp};
 use crate::notify::Notifier;
 use crate::ports::{
     AggregateWrite, Aggregates, AlertCandidate, AlertStore, RecordOutcome, Sample, ALERT_EVIDENCE_CAP, GLOBAL_TENANT,
 };
-use crate::score::{DetectionBatch, InboundMessage, MessageError, LATENCY_METRIC};
+use crate::score::LATENCY_METRIC;
 
 /// Alerts opened, after dedup (documented metric).
 pub const ALERTS_METRIC: &str = "vigil_alerts_total";

@@ -6,7 +6,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use bytes::Bytes;
 
 use crate::api::{HttpRequest, HttpResponse};
-use crate::score::InboundMessage;
+use crate::messages::InboundMessage;
 
 /// A `lambda_http` request as the handlers take it (API Gateway has already decoded base64 bodies).
 pub fn http_request(req: lambda_http::Request) -> HttpRequest {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod messages;
 pub mod metrics;
 pub mod model;
 pub mod notify;

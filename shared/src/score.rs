@@ -4,14 +4,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::aggregates::{coalesce, count, observe, LATENCY_BUCKETS};
 use crate::clock::Clock;
 use crate::detect::DetectionEngine;
-use crate::error::StoreError;
-use crate::model::{Detection, Event, EventBatch, Risk, Timestamp};
+use crate::messages::{InboundMessage, MessageError};
+use crate::model::{Event, EventBatch, Risk, Timestamp};
 use crate::pack::pack;
 use crate::parse::normalize;
 use crate::ports::{
@@ -92,29 +91,6 @@ pub fn event_writes(
     }
     let per_tenant = per_tenant.into_iter().map(|(t, w)| (t, coalesce(w))).collect();
     (per_tenant, coalesce(global))
-}
-
-/// One queue message as a consumer sees it, whatever the transport (SQS event, embedded queue).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InboundMessage {
-    pub id: String,
-    pub body: String,
-}
-
-/// What the detections queue carries.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-pub struct DetectionBatch {
-    pub detections: Vec<Detection>,
-}
-
-/// Why a message could not be handled. Either way it is reported as failed: transient failures succeed on a
-/// later delivery, malformed messages end in the dead-letter queue after the queue's maximum receives.
-#[derive(Debug, thiserror::Error)]
-pub enum MessageError {
-    #[error("malformed message: {0}")]
-    Malformed(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -15,9 +15,10 @@ use vigil::clock::Clock;
 use vigil::config::Config;
 use vigil::detect::DetectionEngine;
 use vigil::ingest::IngestHandler;
+use vigil::messages::InboundMessage;
 use vigil::notify::Notifier;
 use vigil::ports::{AlertStore, EventStore, Ports, QueueReceiver, QueueSender, WindowStore};
-use vigil::score::{InboundMessage, Scorer};
+use vigil::score::Scorer;
 use vigil::tickets::{self, TicketsHandler};
 
 /// Event-source mapping settings, as on a Lambda SQS trigger.
