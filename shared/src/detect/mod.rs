@@ -39,7 +39,8 @@
 //!   band, reasons, rule ids and ATT&CK techniques follow. A detection's score is the highest score among this
 //!   call's events in its window.
 
-mod rules;
+mod load;
+mod rule;
 pub mod ruletest;
 mod window;
 
@@ -55,12 +56,14 @@ use crate::error::{StoreError, StoreResult};
 use crate::model::{Detection, Event, Outcome, Risk, Severity, Timestamp};
 use crate::ports::{WindowEntry, WindowStore, WindowUpdate};
 
-pub use rules::{
-    format_duration, parse_duration, Burst, Field, GroupKey, Matcher, Rule, RuleError, RuleKind, Scoring,
-    SeverityPolicy, Signal, DEFAULT_SUPPRESSION, MAX_ENTRIES_PER_KEY, MAX_WINDOW,
+pub use load::{format_duration, parse_duration, parse_offset};
+pub use rule::{
+    Burst, Field, GroupKey, Matcher, Rule, RuleError, RuleKind, Scoring, SeverityPolicy, Signal, DEFAULT_SUPPRESSION,
+    MAX_ENTRIES_PER_KEY, MAX_WINDOW,
 };
 
-use rules::{build_rule, build_scoring, parse_file, render, Entity};
+use load::{build_rule, build_scoring, parse_file};
+use rule::{render, Entity};
 use window::{analyse, risk_score, Analysis, Hit, TAG_FAILURE, TAG_RESET, TAG_SUCCESS};
 
 /// The shipped rules.

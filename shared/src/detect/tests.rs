@@ -1042,13 +1042,13 @@ async fn every_builtin_rule_test_passes() {
 
 #[test]
 fn test_offsets_parse_to_milliseconds() {
-    assert_eq!(ruletest::parse_offset("+30s"), Ok(30_000));
-    assert_eq!(ruletest::parse_offset("-2m"), Ok(-120_000));
-    assert_eq!(ruletest::parse_offset("+2m1ms"), Ok(120_001));
-    assert_eq!(ruletest::parse_offset("1d6h"), Ok(30 * 3_600_000));
-    assert_eq!(ruletest::parse_offset("0"), Ok(0));
+    assert_eq!(super::parse_offset("+30s"), Ok(30_000));
+    assert_eq!(super::parse_offset("-2m"), Ok(-120_000));
+    assert_eq!(super::parse_offset("+2m1ms"), Ok(120_001));
+    assert_eq!(super::parse_offset("1d6h"), Ok(30 * 3_600_000));
+    assert_eq!(super::parse_offset("0"), Ok(0));
     for bad in ["", "+", "5", "5x", "m5", "+1.5h", "++1s", "1s-"] {
-        assert!(ruletest::parse_offset(bad).is_err(), "{bad:?}");
+        assert!(super::parse_offset(bad).is_err(), "{bad:?}");
     }
 }
 

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use crate::ports::WindowEntry;
 
-use super::rules::{RuleKind, Signal};
+use super::rule::{RuleKind, Signal};
 
 pub(crate) const TAG_FAILURE: &str = "failure";
 pub(crate) const TAG_SUCCESS: &str = "success";

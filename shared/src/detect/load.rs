@@ -1,349 +1,14 @@
-//! Detection rules as data: their typed form and the loader that turns a TOML rules file into it.
-//!
-//! The loader reads the file into a plain TOML table and checks every field by hand, so each problem is
-//! reported as a [`RuleError`] naming the file, the rule and the field (`match.outcome`, `window`, …).
+//! The loader: turns a TOML rules file (rules, their `[[rule.test]]`s and `[scoring]`) into the typed rules of
+//! [`super::rule`]. It reads the file into a plain TOML table and checks every field by hand, so each problem
+//! is reported as a [`RuleError`] naming the file, the rule and the field (`match.outcome`, `window`, …).
 
-use std::fmt;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use toml::{Table, Value};
 
+use super::rule::*;
 use crate::model::{Event, Outcome, Severity};
-
-/// No window key keeps more entries than this (the oldest are dropped), so no rule may need more.
-pub const MAX_ENTRIES_PER_KEY: usize = 2_000;
-/// Suppression when a rule does not set one.
-pub const DEFAULT_SUPPRESSION: Duration = Duration::from_secs(60 * 60);
-/// Longest window a rule may use (state and TTLs grow with it).
-pub const MAX_WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
-/// Longest value kept from an event field for an entity or a distinct tag (bounded key and item size).
-pub(crate) const MAX_VALUE_CHARS: usize = 200;
-
-/// A rules file that cannot be loaded: names the file, the rule (when known) and the field.
-#[derive(Debug, thiserror::Error)]
-#[error("{origin}: rule {rule:?}: {field}: {problem}")]
-pub struct RuleError {
-    pub origin: String,
-    pub rule: Option<String>,
-    pub field: String,
-    pub problem: String,
-}
-
-/// A normalised event field a rule can group by, count distinct values of, or match on.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Field {
-    SrcIp,
-    DstIp,
-    User,
-    Host,
-    Program,
-    Source,
-    Category,
-    Action,
-    /// `label.<name>`: one of the event's labels.
-    Label(String),
-}
-
-impl Field {
-    /// The string fields, by the names rule files use.
-    const NAMED: [(&'static str, Field); 8] = [
-        ("src_ip", Field::SrcIp),
-        ("dst_ip", Field::DstIp),
-        ("user", Field::User),
-        ("host", Field::Host),
-        ("program", Field::Program),
-        ("source", Field::Source),
-        ("category", Field::Category),
-        ("action", Field::Action),
-    ];
-
-    pub fn parse(name: &str) -> Option<Field> {
-        if let Some(label) = name.strip_prefix("label.") {
-            return (!label.is_empty()).then(|| Field::Label(label.to_string()));
-        }
-        Field::NAMED.iter().find(|(n, _)| *n == name).map(|(_, f)| f.clone())
-    }
-
-    /// The field's value on `event`; empty strings count as absent.
-    pub fn value(&self, event: &Event) -> Option<String> {
-        let v = match self {
-            Field::SrcIp => event.src_ip.map(|ip| ip.to_string()),
-            Field::DstIp => event.dst_ip.map(|ip| ip.to_string()),
-            Field::User => event.user.clone(),
-            Field::Host => event.host.clone(),
-            Field::Program => event.program.clone(),
-            Field::Source => Some(event.source.clone()),
-            Field::Category => event.category.clone(),
-            Field::Action => event.action.clone(),
-            Field::Label(name) => event.labels.get(name).cloned(),
-        }?;
-        let v = v.trim();
-        (!v.is_empty()).then(|| truncate_chars(v, MAX_VALUE_CHARS).to_string())
-    }
-}
-
-impl fmt::Display for Field {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Field::Label(name) => write!(f, "label.{name}"),
-            other => {
-                let name = Field::NAMED.iter().find(|(_, x)| x == other).map(|(n, _)| *n).unwrap_or("?");
-                f.write_str(name)
-            }
-        }
-    }
-}
-
-pub(crate) fn truncate_chars(s: &str, max: usize) -> &str {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => &s[..i],
-        None => s,
-    }
-}
-
-/// One part of an entity: alternatives tried in order, the first the event has wins (`host|src_ip|source`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GroupKey {
-    pub alternatives: Vec<Field>,
-}
-
-impl fmt::Display for GroupKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<String> = self.alternatives.iter().map(Field::to_string).collect();
-        f.write_str(&names.join("|"))
-    }
-}
-
-/// The entity an event belongs to under one rule.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Entity {
-    /// `src_ip=203.0.113.7` (parts joined by `,`): the detection's entity and the window key's last part.
-    pub key: String,
-    /// `203.0.113.7`: the values alone, for reasons.
-    pub display: String,
-}
-
-/// Conditions on an event's normalised fields; all given must hold, a list means any of its values.
-/// String comparisons ignore case; `*` at the end or the start of a value matches by prefix (`"4*"`), suffix
-/// (`"*.php"`) or both (`"*admin*"`).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Matcher {
-    /// `(field, accepted values in lower case)`.
-    pub fields: Vec<(Field, Vec<String>)>,
-    pub outcome: Option<Vec<Outcome>>,
-    pub severity: Option<Vec<Severity>>,
-    pub min_severity: Option<Severity>,
-}
-
-impl Matcher {
-    pub fn matches(&self, event: &Event) -> bool {
-        self.outcome.as_ref().is_none_or(|o| o.contains(&event.outcome))
-            && self.severity.as_ref().is_none_or(|s| s.contains(&event.severity))
-            && self.min_severity.is_none_or(|min| event.severity >= min)
-            && self.fields.iter().all(|(field, accepted)| {
-                field.value(event).is_some_and(|v| accepted.iter().any(|a| value_matches(a, &v)))
-            })
-    }
-
-    /// A matcher with no condition at all (matches every event).
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty() && self.outcome.is_none() && self.severity.is_none() && self.min_severity.is_none()
-    }
-}
-
-/// `accepted` (lower case, from a rule) against an event's value, ignoring case: exact; a prefix when it ends
-/// in `*` (`4*`); a suffix when it starts with `*` (`*.php`); a substring when it does both (`*admin*`); `*`
-/// alone: any value.
-fn value_matches(accepted: &str, value: &str) -> bool {
-    match (accepted.strip_prefix('*'), accepted.strip_suffix('*')) {
-        _ if accepted == "*" => true,
-        (Some(rest), Some(_)) => value.to_ascii_lowercase().contains(&rest[..rest.len() - 1]),
-        (Some(suffix), None) => value
-            .len()
-            .checked_sub(suffix.len())
-            .and_then(|from| value.get(from..))
-            .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix)),
-        (None, Some(prefix)) => value.get(..prefix.len()).is_some_and(|head| head.eq_ignore_ascii_case(prefix)),
-        (None, None) => accepted.eq_ignore_ascii_case(value),
-    }
-}
-
-/// How a detection's severity is chosen.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SeverityPolicy {
-    Fixed(Severity),
-    /// The highest severity among this evaluation's events in the firing window.
-    Event,
-}
-
-/// Where a `threshold` rule's run stops because the events came too fast (`[rule.burst]`): a point where
-/// `threshold` counted events fall within `window` ends the run just before it. A slow rule uses it to leave
-/// fast attacks to the fast rule.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Burst {
-    pub window: Duration,
-    pub threshold: u64,
-}
-
-/// One weighted signal of a `risk` rule (`[[rule.signal]]`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Signal {
-    /// Names the signal in reasons and tags its window entries (unique within the rule).
-    pub name: String,
-    /// Added per matching event ...
-    pub score: u64,
-    /// ... up to this much per window.
-    pub cap: u64,
-    pub matcher: Matcher,
-}
-
-/// What a rule looks for.
-#[derive(Clone, Debug, PartialEq)]
-pub enum RuleKind {
-    /// At least `threshold` matching events within `window`. With `reset`, events matching it are not counted
-    /// and end the run (a reset in the same millisecond as a counted event is taken to come before it); with
-    /// `burst`, the run also ends where the events come faster than the burst rate.
-    Threshold { window: Duration, threshold: u64, reset: Option<Matcher>, burst: Option<Burst> },
-    /// At least `threshold` distinct values of `field` within `window`.
-    Distinct { window: Duration, threshold: u64, field: Field },
-    /// A `success` event with at least `threshold` `failure` events in the `window` before it (inclusive).
-    Sequence { window: Duration, threshold: u64, failure: Matcher, success: Matcher },
-    /// A value of `field` never seen before for the entity, once the entity has been known for `learning`.
-    /// Known values are remembered for `window` after they were last seen.
-    FirstSeen { window: Duration, learning: Duration, field: Field },
-    /// The summed, capped scores of `signals` within `window` reach `threshold`, from at least `min_signals`
-    /// different signals.
-    Risk { window: Duration, threshold: u64, min_signals: u64, signals: Vec<Signal> },
-    /// Every matching event, at once, without state.
-    Passthrough,
-}
-
-impl RuleKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            RuleKind::Threshold { .. } => "threshold",
-            RuleKind::Distinct { .. } => "distinct",
-            RuleKind::Sequence { .. } => "sequence",
-            RuleKind::FirstSeen { .. } => "first_seen",
-            RuleKind::Risk { .. } => "risk",
-            RuleKind::Passthrough => "passthrough",
-        }
-    }
-
-    pub fn window(&self) -> Option<Duration> {
-        match self {
-            RuleKind::Threshold { window, .. }
-            | RuleKind::Distinct { window, .. }
-            | RuleKind::Sequence { window, .. }
-            | RuleKind::FirstSeen { window, .. }
-            | RuleKind::Risk { window, .. } => Some(*window),
-            RuleKind::Passthrough => None,
-        }
-    }
-
-    pub fn threshold(&self) -> Option<u64> {
-        match self {
-            RuleKind::Threshold { threshold, .. }
-            | RuleKind::Distinct { threshold, .. }
-            | RuleKind::Sequence { threshold, .. }
-            | RuleKind::Risk { threshold, .. } => Some(*threshold),
-            RuleKind::FirstSeen { .. } | RuleKind::Passthrough => None,
-        }
-    }
-}
-
-/// One detection rule, as loaded and checked.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Rule {
-    pub id: String,
-    pub name: String,
-    pub description: String,
-    pub enabled: bool,
-    pub kind: RuleKind,
-    /// The `match` table: which events the rule considers at all.
-    pub conditions: Matcher,
-    /// The `except` table: events matching all of it are skipped even when `conditions` hold.
-    pub except: Option<Matcher>,
-    /// Parts of the entity; an event lacking any part is skipped by the rule.
-    pub group_by: Vec<GroupKey>,
-    pub suppression: Duration,
-    /// Added to the score of every event in a firing window.
-    pub score: u8,
-    pub severity: SeverityPolicy,
-    pub mitre: Vec<String>,
-    /// Reason template (see the top of `rules/builtin.toml` for placeholders).
-    pub reason: String,
-    pub runbook: Option<String>,
-    /// The file the rule (or its last override) came from.
-    pub origin: String,
-    /// The rule's own tests (`[[rule.test]]`), run by `vigil rules test` and the test suite.
-    pub tests: Vec<super::ruletest::RuleTest>,
-    /// The definition as written, so an override can patch single fields.
-    pub(crate) table: Table,
-}
-
-impl Rule {
-    pub fn window(&self) -> Option<Duration> {
-        self.kind.window()
-    }
-
-    pub fn threshold(&self) -> Option<u64> {
-        self.kind.threshold()
-    }
-
-    /// Whether the rule considers `event` at all: its `match` holds and its `except` does not.
-    pub fn applies(&self, event: &Event) -> bool {
-        self.conditions.matches(event) && !self.except.as_ref().is_some_and(|x| x.matches(event))
-    }
-
-    /// The event's entity under this rule, or `None` when it lacks a group-by field.
-    pub(crate) fn entity(&self, event: &Event) -> Option<Entity> {
-        let mut keys = Vec::with_capacity(self.group_by.len());
-        let mut values = Vec::with_capacity(self.group_by.len());
-        for part in &self.group_by {
-            let (field, value) = part.alternatives.iter().find_map(|f| f.value(event).map(|v| (f, v)))?;
-            keys.push(format!("{field}={value}"));
-            values.push(value);
-        }
-        Some(Entity { key: keys.join(","), display: values.join(", ") })
-    }
-}
-
-/// Weights of an event's own signals, before any rule adds to its score.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Scoring {
-    /// Indexed by `Severity as usize` (info … critical).
-    pub severity: [u8; 5],
-    /// Added when the outcome is a failure.
-    pub failure: u8,
-    /// Added when the user is one of `privileged_users` (case-insensitive).
-    pub privileged: u8,
-    pub privileged_users: Vec<String>,
-}
-
-impl Default for Scoring {
-    fn default() -> Self {
-        Scoring {
-            severity: [0, 10, 20, 35, 50],
-            failure: 10,
-            privileged: 10,
-            privileged_users: ["root", "admin", "administrator"].map(String::from).to_vec(),
-        }
-    }
-}
-
-impl Scoring {
-    pub fn severity_weight(&self, s: Severity) -> u8 {
-        self.severity[s as usize]
-    }
-
-    pub fn is_privileged(&self, user: &str) -> bool {
-        self.privileged_users.iter().any(|p| p.eq_ignore_ascii_case(user.trim()))
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Loading
 
 /// A rules file split into its rule tables and its optional `[scoring]` table.
 pub(crate) struct RawFile {
@@ -813,7 +478,7 @@ pub(crate) fn build_rule(id: &str, table: Table, origin: &str) -> Result<Rule, R
     let runbook = r.string("runbook")?;
     let tests = match table.get("test") {
         None => Vec::new(),
-        Some(value) => super::ruletest::parse_tests(value, origin, id)?,
+        Some(value) => parse_tests(value, origin, id)?,
     };
 
     Ok(Rule {
@@ -948,28 +613,6 @@ fn check_template(template: &str, allowed: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
-/// Fills `{name}` placeholders from `value`; the template was checked at load.
-pub(crate) fn render(template: &str, value: impl Fn(&str) -> String) -> String {
-    let mut out = String::with_capacity(template.len() + 32);
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 1..];
-        match after.find('}') {
-            Some(close) => {
-                out.push_str(&value(&after[..close]));
-                rest = &after[close + 1..];
-            }
-            None => {
-                out.push_str(&rest[open..]);
-                rest = "";
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// Reads a `[scoring]` table; keys not given keep `base`'s values.
 pub(crate) fn build_scoring(table: &Table, origin: &str, base: &Scoring) -> Result<Scoring, RuleError> {
     let r = Reader { table, origin, rule: None, prefix: "scoring." };
@@ -995,4 +638,189 @@ pub(crate) fn build_scoring(table: &Table, origin: &str, base: &Scoring) -> Resu
         s.privileged_users = users;
     }
     Ok(s)
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Rule tests
+
+/// `+30s`, `-5m`, `+2m1ms`, `1d6h`, `0`: a signed sum of whole numbers with units ms, s, m, h, d.
+pub fn parse_offset(text: &str) -> Result<i64, String> {
+    let bad = || format!("invalid offset {text:?} (expected e.g. \"+30s\", \"-2m\", \"+2m1ms\" or \"0\")");
+    let t = text.trim();
+    let (sign, rest) = match t.as_bytes().first() {
+        Some(b'-') => (-1i64, &t[1..]),
+        Some(b'+') => (1, &t[1..]),
+        _ => (1, t),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total: i64 = 0;
+    let mut rest = rest;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let per = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1_000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total = n.checked_mul(per).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
+    }
+    Ok(sign * total)
+}
+
+const TEST_FIELDS: &[&str] = &["name", "events", "expect"];
+const EVENT_FIELDS: &[&str] = &[
+    "at", "repeat", "every", "batch", "id", "tenant", "category", "action", "outcome", "severity", "program", "source",
+    "host", "user", "src_ip", "dst_ip", "message", "labels",
+];
+const EXPECT_FIELDS: &[&str] = &["fires", "detections", "count", "entity", "severity", "reason"];
+
+/// Reads a rule's `test` array.
+pub(crate) fn parse_tests(value: &Value, origin: &str, rule: &str) -> Result<Vec<RuleTest>, RuleError> {
+    let Value::Array(items) = value else {
+        return Err(err(origin, Some(rule), "test", "must be an array of tables ([[rule.test]])"));
+    };
+    let mut tests = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let prefix = format!("test[{i}].");
+        let Value::Table(t) = item else {
+            return Err(err(origin, Some(rule), format!("test[{i}]"), "must be a table ([[rule.test]])"));
+        };
+        let r = Reader { table: t, origin, rule: Some(rule), prefix: &prefix };
+        r.check_known(TEST_FIELDS)?;
+        let name = r.required_string("name")?;
+        if tests.iter().any(|x: &RuleTest| x.name == name) {
+            return Err(r.fail("name", format!("{name:?} names another test of this rule")));
+        }
+        let events = match t.get("events") {
+            Some(Value::Array(evs)) if !evs.is_empty() => {
+                let mut out = Vec::with_capacity(evs.len());
+                let mut total = 0u64;
+                for (j, ev) in evs.iter().enumerate() {
+                    let eprefix = format!("{prefix}events[{j}].");
+                    let Value::Table(et) = ev else {
+                        return Err(r.fail(&format!("events[{j}]"), "must be a table"));
+                    };
+                    let te = test_event(&Reader { table: et, origin, rule: Some(rule), prefix: &eprefix })?;
+                    total += te.repeat;
+                    out.push(te);
+                }
+                if total > MAX_TEST_EVENTS {
+                    return Err(r.fail("events", format!("more than {MAX_TEST_EVENTS} events")));
+                }
+                out
+            }
+            Some(Value::Array(_)) | None => return Err(r.fail("events", "missing (at least one event)")),
+            Some(other) => return Err(r.wrong_type("events", "an array of tables", other)),
+        };
+        let expect = match r.table("expect")? {
+            Some(et) => {
+                expectation(&Reader { table: et, origin, rule: Some(rule), prefix: &format!("{prefix}expect.") })?
+            }
+            None => return Err(r.fail("expect", "missing (e.g. expect = { fires = true })")),
+        };
+        tests.push(RuleTest { name, events, expect });
+    }
+    Ok(tests)
+}
+
+fn test_event(r: &Reader) -> Result<TestEvent, RuleError> {
+    r.check_known(EVENT_FIELDS)?;
+    let at = r.required_string("at")?;
+    let offset_ms = parse_offset(&at).map_err(|p| r.fail("at", p))?;
+    let repeat = r.integer("repeat", 1, MAX_TEST_EVENTS as i64)?.unwrap_or(1) as u64;
+    let every_ms = match r.string("every")? {
+        Some(t) => parse_offset(&t).map_err(|p| r.fail("every", p))?,
+        None if repeat > 1 => return Err(r.fail("every", "missing (the step between repeated events)")),
+        None => 0,
+    };
+    let batch = r.integer("batch", 0, 1000)?.unwrap_or(0) as u64;
+    let id = r.string("id")?;
+    if id.is_some() && repeat > 1 {
+        return Err(r.fail("id", "cannot be given with repeat"));
+    }
+    let mut e = Event {
+        tenant: r.string("tenant")?.unwrap_or_else(|| "test".to_string()),
+        source: r.string("source")?.unwrap_or_else(|| "test".to_string()),
+        category: r.string("category")?,
+        action: r.string("action")?,
+        program: r.string("program")?,
+        host: r.string("host")?,
+        user: r.string("user")?,
+        message: r.string("message")?,
+        ..Event::default()
+    };
+    if let Some(o) = r.string("outcome")? {
+        e.outcome = match o.to_ascii_lowercase().as_str() {
+            "success" => Outcome::Success,
+            "failure" => Outcome::Failure,
+            "unknown" => Outcome::Unknown,
+            _ => return Err(r.fail("outcome", format!("unknown outcome {o:?} (expected success, failure or unknown)"))),
+        };
+    }
+    if let Some(s) = r.string("severity")? {
+        e.severity = parse_severity(&s).ok_or_else(|| r.fail("severity", format!("unknown severity {s:?}")))?;
+    }
+    let address = |name: &str| -> Result<Option<String>, RuleError> {
+        let Some(text) = r.string(name)? else { return Ok(None) };
+        for k in [0, repeat - 1] {
+            let value = substitute(&text, k);
+            if value.trim().parse::<IpAddr>().is_err() {
+                return Err(r.fail(name, format!("{value:?} is not an IP address")));
+            }
+        }
+        Ok(Some(text))
+    };
+    let (src_ip, dst_ip) = (address("src_ip")?, address("dst_ip")?);
+    if let Some(labels) = r.table("labels")? {
+        for (k, v) in labels {
+            match v {
+                Value::String(s) => {
+                    e.labels.insert(k.clone(), s.clone());
+                }
+                other => return Err(r.wrong_type(&format!("labels.{k}"), "a string", other)),
+            }
+        }
+    }
+    let normalize = e.message.is_some();
+    Ok(TestEvent { offset_ms, repeat, every_ms, batch, id, template: e, src_ip, dst_ip, normalize })
+}
+
+fn expectation(r: &Reader) -> Result<Expect, RuleError> {
+    r.check_known(EXPECT_FIELDS)?;
+    let fires = r.bool("fires")?.ok_or_else(|| r.fail("fires", "missing (true or false)"))?;
+    let expect = Expect {
+        fires,
+        detections: r.integer("detections", 0, 100_000)?.map(|n| n as usize),
+        count: r.integer("count", 1, i64::MAX)?.map(|n| n as u64),
+        entity: r.string("entity")?,
+        severity: match r.string("severity")? {
+            Some(s) => Some(parse_severity(&s).ok_or_else(|| r.fail("severity", format!("unknown severity {s:?}")))?),
+            None => None,
+        },
+        reason: r.string("reason")?,
+    };
+    let details =
+        expect.count.is_some() || expect.entity.is_some() || expect.severity.is_some() || expect.reason.is_some();
+    if !fires && (details || expect.detections.is_some_and(|n| n > 0)) {
+        return Err(r.fail("fires", "is false, so no detection details can be expected"));
+    }
+    if fires && expect.detections == Some(0) {
+        return Err(r.fail("detections", "must be at least 1 when fires = true"));
+    }
+    Ok(expect)
 }
