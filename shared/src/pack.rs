@@ -65,7 +65,7 @@ mod tests {
     fn an_item_exactly_at_the_limit_fits_and_one_byte_more_does_not() {
         let overhead = "{\"e\":[]}".len();
         let fits = format!("\"{}\"", "a".repeat(100 - overhead - 2));
-        assert_eq!(pack_encoded(&[fits.clone()], "e", 100).unwrap(), vec![format!("{{\"e\":[{fits}]}}")]);
+        assert_eq!(pack_encoded(std::slice::from_ref(&fits), "e", 100).unwrap(), vec![format!("{{\"e\":[{fits}]}}")]);
         let too_big = format!("\"{}\"", "a".repeat(100 - overhead - 1));
         assert_eq!(pack_encoded(&[fits, too_big], "e", 100), Err(1));
     }

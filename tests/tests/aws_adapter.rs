@@ -17,6 +17,9 @@ use vigil::ports::{
 use vigil::schema::{ALERTS_TABLE, EVENTS_QUEUE, EVENTS_TABLE, STATE_TABLE, TICKETS_TABLE};
 use vigil_tests::moto::{config_with_suffix, fresh_backend, sdk_config, unique_suffix};
 
+/// An index as compared: name, key schema, projection.
+type IndexShape = (String, Vec<(String, KeyType)>, Option<ProjectionType>);
+
 fn t(secs: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_700_000_000 + secs, 0).single().expect("valid time")
 }
@@ -65,7 +68,7 @@ async fn bootstrap_creates_the_schema_once() {
             }
             None => assert_ne!(ttl.time_to_live_status(), Some(&TimeToLiveStatus::Enabled), "{name} has no TTL"),
         }
-        let mut indexes: Vec<(String, Vec<(String, KeyType)>, Option<ProjectionType>)> = table
+        let mut indexes: Vec<IndexShape> = table
             .global_secondary_indexes()
             .iter()
             .map(|g| {
@@ -76,7 +79,7 @@ async fn bootstrap_creates_the_schema_once() {
             })
             .collect();
         indexes.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut want: Vec<(String, Vec<(String, KeyType)>, Option<ProjectionType>)> = spec
+        let mut want: Vec<IndexShape> = spec
             .indexes
             .iter()
             .map(|ix| {
