@@ -4,10 +4,15 @@
 //! Every request the adapter makes is counted (see [`AwsBackend::request_counts`]), so tests and the cost
 //! model can state requests per 1,000 events from measurement rather than from reading the code.
 
+mod aggregate_plan;
 mod aggregates;
+mod alerts;
 mod bootstrap;
-mod dynamo;
+mod events;
+mod item;
 mod sqs;
+mod store;
+mod windows;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,7 +89,7 @@ pub struct AwsBackend {
     ddb: aws_sdk_dynamodb::Client,
     events_queue: Arc<sqs::SqsQueue>,
     detections_queue: Arc<sqs::SqsQueue>,
-    tables: dynamo::Tables,
+    tables: store::Tables,
     counters: Arc<Counters>,
 }
 
@@ -101,14 +106,14 @@ impl AwsBackend {
         Ok(AwsBackend {
             events_queue: Arc::new(sqs::SqsQueue::new(sqs_client.clone(), events_url, counters.clone())),
             detections_queue: Arc::new(sqs::SqsQueue::new(sqs_client, detections_url, counters.clone())),
-            tables: dynamo::Tables::from_config(cfg),
+            tables: store::Tables::from_config(cfg),
             ddb,
             counters,
         })
     }
 
     pub fn ports(&self) -> Ports {
-        let store = Arc::new(dynamo::DynamoStore::new(self.ddb.clone(), self.tables.clone(), self.counters.clone()));
+        let store = Arc::new(store::DynamoStore::new(self.ddb.clone(), self.tables.clone(), self.counters.clone()));
         Ports {
             events_queue: self.events_queue.clone(),
             events_receiver: self.events_queue.clone(),

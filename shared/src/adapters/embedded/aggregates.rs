@@ -12,15 +12,13 @@
 
 use std::collections::BTreeMap;
 
-use async_trait::async_trait;
 use chrono::DateTime;
 use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 
-use super::store::EmbeddedStore;
 use super::{corrupt, db_err, Shared};
 use crate::error::{StoreError, StoreResult};
 use crate::model::Timestamp;
-use crate::ports::{AggregateWrite, Aggregates, HourlyCount, Sample};
+use crate::ports::{AggregateWrite, HourlyCount, Sample};
 
 pub(crate) const AGG_TOTALS: TableDefinition<(&str, &str), i64> = TableDefinition::new("agg_totals");
 pub(crate) const AGG_HOURLY: TableDefinition<(&str, i64, &str), i64> = TableDefinition::new("agg_hourly");
@@ -97,91 +95,63 @@ fn timestamp(secs: i64) -> StoreResult<Timestamp> {
     DateTime::from_timestamp(secs, 0).ok_or_else(|| corrupt("hourly counter", format!("hour {secs} out of range")))
 }
 
-#[async_trait]
-impl Aggregates for EmbeddedStore {
-    /// One durable write transaction: all or nothing, and serialised with every other writer.
-    async fn apply(&self, tenant: &str, writes: &[AggregateWrite]) -> StoreResult<()> {
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let (tenant, writes) = (tenant.to_string(), writes.to_vec());
-        self.shared
-            .run(move |s: &Shared| {
-                let tx = s.db.begin_write().map_err(db_err)?;
-                apply_in(&tx, &tenant, &writes)?;
-                tx.commit().map_err(db_err)
-            })
-            .await
+/// Every counter's all-time total for `tenant`.
+pub(crate) fn totals_in(s: &Shared, tenant: &str) -> StoreResult<Vec<(String, i64)>> {
+    let tx = s.db.begin_read().map_err(db_err)?;
+    let table = tx.open_table(AGG_TOTALS).map_err(db_err)?;
+    let past = format!("{tenant}\0");
+    let mut out = Vec::new();
+    for item in table.range((tenant, "")..(past.as_str(), "")).map_err(db_err)? {
+        let (k, v) = item.map_err(db_err)?;
+        out.push((k.value().1.to_string(), v.value()));
     }
+    Ok(out)
+}
 
-    async fn totals(&self, tenant: &str) -> StoreResult<Vec<(String, i64)>> {
-        let tenant = tenant.to_string();
-        self.shared
-            .run(move |s: &Shared| {
-                let tx = s.db.begin_read().map_err(db_err)?;
-                let table = tx.open_table(AGG_TOTALS).map_err(db_err)?;
-                let past = format!("{tenant}\0");
-                let mut out = Vec::new();
-                for item in table.range((tenant.as_str(), "")..(past.as_str(), "")).map_err(db_err)? {
-                    let (k, v) = item.map_err(db_err)?;
-                    out.push((k.value().1.to_string(), v.value()));
-                }
-                Ok(out)
-            })
-            .await
+/// The hourly buckets of `tenant` from `from` (inclusive) to `to` (exclusive): buckets start on the hour, the
+/// first one at or after `from`, up to the last one before `to`.
+pub(crate) fn hourly_in(s: &Shared, tenant: &str, from: Timestamp, to: Timestamp) -> StoreResult<Vec<HourlyCount>> {
+    let on_the_hour = from.timestamp().rem_euclid(3600) == 0 && from.timestamp_subsec_nanos() == 0;
+    let first = if on_the_hour { from.timestamp() } else { hour_of(from) + 3600 };
+    let end = to.timestamp() + i64::from(to.timestamp_subsec_nanos() > 0);
+    if first >= end {
+        return Ok(Vec::new());
     }
+    let tx = s.db.begin_read().map_err(db_err)?;
+    let table = tx.open_table(AGG_HOURLY).map_err(db_err)?;
+    let mut out = Vec::new();
+    for item in table.range((tenant, first, "")..(tenant, end, "")).map_err(db_err)? {
+        let (k, v) = item.map_err(db_err)?;
+        let (_, hour, name) = k.value();
+        out.push(HourlyCount { hour: timestamp(hour)?, name: name.to_string(), value: v.value() });
+    }
+    Ok(out)
+}
 
-    async fn hourly(&self, tenant: &str, from: Timestamp, to: Timestamp) -> StoreResult<Vec<HourlyCount>> {
-        // Buckets start on the hour: the first one at or after `from`, up to the last one before `to`.
-        let on_the_hour = from.timestamp().rem_euclid(3600) == 0 && from.timestamp_subsec_nanos() == 0;
-        let first = if on_the_hour { from.timestamp() } else { hour_of(from) + 3600 };
-        let end = to.timestamp() + i64::from(to.timestamp_subsec_nanos() > 0);
-        let tenant = tenant.to_string();
-        if first >= end {
-            return Ok(Vec::new());
-        }
-        self.shared
-            .run(move |s: &Shared| {
-                let tx = s.db.begin_read().map_err(db_err)?;
-                let table = tx.open_table(AGG_HOURLY).map_err(db_err)?;
-                let mut out = Vec::new();
-                for item in table.range((tenant.as_str(), first, "")..(tenant.as_str(), end, "")).map_err(db_err)? {
-                    let (k, v) = item.map_err(db_err)?;
-                    let (_, hour, name) = k.value();
-                    out.push(HourlyCount { hour: timestamp(hour)?, name: name.to_string(), value: v.value() });
-                }
-                Ok(out)
-            })
-            .await
+/// The samples of `kind` whose time lies in `[from, to)`.
+pub(crate) fn samples_in(
+    s: &Shared,
+    tenant: &str,
+    kind: &str,
+    from: Timestamp,
+    to: Timestamp,
+) -> StoreResult<Vec<Sample>> {
+    let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
+    if from_ms > to_ms {
+        return Ok(Vec::new());
     }
-
-    async fn samples(&self, tenant: &str, kind: &str, from: Timestamp, to: Timestamp) -> StoreResult<Vec<Sample>> {
-        let (tenant, kind) = (tenant.to_string(), kind.to_string());
-        let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
-        if from_ms > to_ms {
-            return Ok(Vec::new());
+    let tx = s.db.begin_read().map_err(db_err)?;
+    let table = tx.open_table(AGG_SAMPLES).map_err(db_err)?;
+    let range =
+        table.range((tenant, kind, from_ms, "")..(tenant, kind, to_ms.saturating_add(1), "")).map_err(db_err)?;
+    let mut out = Vec::new();
+    for item in range {
+        let (_, v) = item.map_err(db_err)?;
+        let sample: Sample = serde_json::from_slice(v.value()).map_err(|e| corrupt("sample", e))?;
+        // Milliseconds bound the key range; the exact `[from, to)` test is on the stored time.
+        if sample.at >= from && sample.at < to {
+            out.push(sample);
         }
-        self.shared
-            .run(move |s: &Shared| {
-                let tx = s.db.begin_read().map_err(db_err)?;
-                let table = tx.open_table(AGG_SAMPLES).map_err(db_err)?;
-                let range = table
-                    .range(
-                        (tenant.as_str(), kind.as_str(), from_ms, "")
-                            ..(tenant.as_str(), kind.as_str(), to_ms.saturating_add(1), ""),
-                    )
-                    .map_err(db_err)?;
-                let mut out = Vec::new();
-                for item in range {
-                    let (_, v) = item.map_err(db_err)?;
-                    let sample: Sample = serde_json::from_slice(v.value()).map_err(|e| corrupt("sample", e))?;
-                    // Milliseconds bound the key range; the exact `[from, to)` test is on the stored time.
-                    if sample.at >= from && sample.at < to {
-                        out.push(sample);
-                    }
-                }
-                Ok(out)
-            })
-            .await
     }
+    Ok(out)
 }

@@ -7,7 +7,7 @@ use redb::{Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, T
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::aggregates::apply_in;
+use super::aggregates::{self, apply_in};
 use super::{
     corrupt, db_err, split_expiry, with_expiry, Shared, ALERTS, ALERT_DETECTIONS, ALERT_HEADS, EVENTS, EVENTS_TTL,
     TICKETS, TICKETS_BY_ASSIGNEE, TICKETS_BY_RULE, TICKETS_BY_SEVERITY, TICKETS_BY_STATUS, WINDOWS, WINDOWS_TTL,
@@ -16,8 +16,8 @@ use super::{
 use crate::error::{StoreError, StoreResult};
 use crate::model::{Alert, Event, Ticket, TicketStatus, Timestamp};
 use crate::ports::{
-    roll_up, AggregateWrite, AlertCandidate, AlertStore, EventStore, Page, PageRequest, RecordOutcome, TicketFilter,
-    WindowEntry, WindowStore, WindowUpdate, TICKET_NOT_FOUND,
+    roll_up, AggregateWrite, Aggregates, AlertCandidate, AlertStore, EventStore, HourlyCount, Page, PageRequest,
+    RecordOutcome, Sample, TicketFilter, WindowEntry, WindowStore, WindowUpdate, TICKET_NOT_FOUND,
 };
 
 /// Expired records removed per write call: bounded, so purging never makes one call slow.
@@ -646,5 +646,38 @@ impl AlertStore for EmbeddedStore {
                 None => list_page(s, TICKETS, "ticket", &tenant, &page, |_: &Ticket| true),
             })
             .await
+    }
+}
+
+#[async_trait]
+impl Aggregates for EmbeddedStore {
+    /// One durable write transaction: all or nothing, and serialised with every other writer.
+    async fn apply(&self, tenant: &str, writes: &[AggregateWrite]) -> StoreResult<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let (tenant, writes) = (tenant.to_string(), writes.to_vec());
+        self.shared
+            .run(move |s: &Shared| {
+                let tx = s.db.begin_write().map_err(db_err)?;
+                apply_in(&tx, &tenant, &writes)?;
+                tx.commit().map_err(db_err)
+            })
+            .await
+    }
+
+    async fn totals(&self, tenant: &str) -> StoreResult<Vec<(String, i64)>> {
+        let tenant = tenant.to_string();
+        self.shared.run(move |s: &Shared| aggregates::totals_in(s, &tenant)).await
+    }
+
+    async fn hourly(&self, tenant: &str, from: Timestamp, to: Timestamp) -> StoreResult<Vec<HourlyCount>> {
+        let tenant = tenant.to_string();
+        self.shared.run(move |s: &Shared| aggregates::hourly_in(s, &tenant, from, to)).await
+    }
+
+    async fn samples(&self, tenant: &str, kind: &str, from: Timestamp, to: Timestamp) -> StoreResult<Vec<Sample>> {
+        let (tenant, kind) = (tenant.to_string(), kind.to_string());
+        self.shared.run(move |s: &Shared| aggregates::samples_in(s, &tenant, &kind, from, to)).await
     }
 }
