@@ -67,7 +67,8 @@ impl Host {
             config.analytics.clone(),
         );
         Arc::new(Host {
-            ingest: IngestHandler::new(ports.events_queue.clone(), auth.clone(), config.limits.clone(), clock.clone()),
+            ingest: IngestHandler::new(ports.events_queue.clone(), auth.clone(), config.limits.clone(), clock.clone())
+                .with_hec(config.hec.clone()),
             tickets: TicketsHandler::new(ports.alerts.clone(), auth, clock.clone()),
             scorer: Scorer {
                 events: ports.events.clone(),
