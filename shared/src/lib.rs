@@ -27,6 +27,7 @@ pub mod parse;
 pub mod ports;
 pub mod schema;
 pub mod score;
+pub mod stats;
 pub mod telemetry;
 pub mod ticket_flow;
 pub mod tickets;

@@ -21,12 +21,12 @@ use prometheus::proto::{Bucket, Histogram, LabelPair, Metric, MetricFamily, Metr
 use prometheus::{CounterVec, Encoder, GaugeVec, Opts, Registry, TextEncoder};
 
 use crate::aggregates::{format_le, CounterName, LATENCY_BUCKETS, TICKET_BUCKETS};
-use crate::analytics::{aging, open_tickets, AnalyticsPorts, AGE_BUCKETS};
 use crate::api::{ApiError, HttpResponse};
 use crate::error::StoreError;
 use crate::model::{Severity, Timestamp};
 use crate::ports::GLOBAL_TENANT;
 use crate::score::LATENCY_METRIC;
+use crate::stats::{aging, open_tickets, AnalyticsPorts, AGE_BUCKETS};
 use crate::ticket_flow::{CLOSED_METRIC, ESCALATED_METRIC, TTA_METRIC, TTC_METRIC, TTR_METRIC};
 
 /// `text/plain; version=0.0.4`.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use http::{header, HeaderValue, Method, StatusCode};
 use rand::Rng;
+use tracing::Instrument;
 
 use crate::aggregates::coalesce;
 use crate::api::{healthz, json, path_segments, query_pairs, ApiError, HttpRequest, HttpResponse};
@@ -72,9 +73,15 @@ impl<A: AlertStore + ?Sized> TicketsHandler<A> {
     }
 
     pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
+        let span = crate::access_log::span(&req);
+        self.respond(req).instrument(span).await
+    }
+
+    async fn respond(&self, req: HttpRequest) -> HttpResponse {
         match self.route(&req).await {
             Ok(resp) => resp,
             Err(e) => {
+                crate::access_log::rejected(e.status, &e.error);
                 let allow = (e.status == StatusCode::METHOD_NOT_ALLOWED)
                     .then(|| e.error.trim_start_matches("use ").to_string());
                 let mut resp = e.into_response();
@@ -99,6 +106,7 @@ impl<A: AlertStore + ?Sized> TicketsHandler<A> {
                 return Err(method_not_allowed("POST"));
             }
             let claims = self.auth.authorize(req.headers(), Role::Analyst, false)?;
+            crate::access_log::set_tenant(&claims.tenant);
             let action = Action::parse(action).ok_or_else(|| {
                 ApiError::not_found().with_detail(serde_json::json!({ "actions": Action::ALL.map(Action::as_str) }))
             })?;
@@ -108,6 +116,7 @@ impl<A: AlertStore + ?Sized> TicketsHandler<A> {
             return Err(method_not_allowed("GET"));
         }
         let claims = self.auth.authorize(req.headers(), Role::Viewer, false)?;
+        crate::access_log::set_tenant(&claims.tenant);
         match segs.as_slice() {
             ["v1", "alerts"] => {
                 let page = page_request(req)?;
