@@ -55,6 +55,20 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// Space-separated extra permissions (OAuth 2.0 `scope`): [`SCOPE_ALL_TENANTS`] lets a viewer scrape
+    /// `/metrics` of every tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The scope of an operator's Prometheus token: `/metrics` answers every tenant's series (each with its
+/// `tenant` label), not only the token's own.
+pub const SCOPE_ALL_TENANTS: &str = "metrics:all-tenants";
+
+impl Claims {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.as_deref().is_some_and(|s| s.split_whitespace().any(|x| x == scope))
+    }
 }
 
 /// Why a request was not let in. `Unauthenticated` is a 401, `Forbidden` a 403.
@@ -185,11 +199,10 @@ pub fn request_token(headers: &HeaderMap, schemes: Schemes) -> Result<String, Cr
     let malformed = || CredentialError::Malformed(format!("Authorization must be {expected}"));
     let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
     let rest = rest.trim();
-    let token = if scheme.eq_ignore_ascii_case("bearer") {
+    let hec = schemes == Schemes::Hec;
+    let token = if scheme.eq_ignore_ascii_case("bearer") || (hec && scheme.eq_ignore_ascii_case("splunk")) {
         rest.to_string()
-    } else if schemes == Schemes::Hec && scheme.eq_ignore_ascii_case("splunk") {
-        rest.to_string()
-    } else if schemes == Schemes::Hec && scheme.eq_ignore_ascii_case("basic") {
+    } else if hec && scheme.eq_ignore_ascii_case("basic") {
         use base64::Engine as _;
         let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| malformed())?;
         let text = String::from_utf8(decoded).map_err(|_| malformed())?;
@@ -238,6 +251,7 @@ mod tests {
             exp: (chrono::Utc::now().timestamp() + exp_offset) as u64,
             iss: None,
             aud: None,
+            scope: None,
         }
     }
 

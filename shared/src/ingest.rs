@@ -398,7 +398,11 @@ mod tests {
 
     fn token(role: Role) -> String {
         let exp = (chrono::Utc::now().timestamp() + 600) as u64;
-        mint_hs256(SECRET, &Claims { sub: "s".into(), tenant: "acme".into(), role, exp, iss: None, aud: None }).unwrap()
+        mint_hs256(
+            SECRET,
+            &Claims { sub: "s".into(), tenant: "acme".into(), role, exp, iss: None, aud: None, scope: None },
+        )
+        .unwrap()
     }
 
     fn req(path: &str, ct: Option<&str>) -> http::request::Builder {

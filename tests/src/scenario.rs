@@ -29,6 +29,7 @@ pub fn token(secret: &str, tenant: &str, role: Role, sub: &str) -> String {
         exp: (Utc::now().timestamp() + 3600) as u64,
         iss: None,
         aud: None,
+        scope: None,
     };
     mint_hs256(secret, &claims).expect("mint")
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use vigil::aggregates::TenantRegistry;
 use vigil::alert::Alerter;
 use vigil::analytics::{self, AnalyticsHandler, AnalyticsPorts};
 use vigil::api::{json, ApiError, HttpRequest, HttpResponse};
@@ -16,6 +17,7 @@ use vigil::config::Config;
 use vigil::detect::DetectionEngine;
 use vigil::ingest::IngestHandler;
 use vigil::messages::InboundMessage;
+use vigil::metrics::KnownLabels;
 use vigil::notify::Notifier;
 use vigil::ports::{AlertStore, EventStore, Ports, QueueReceiver, QueueSender, WindowStore};
 use vigil::score::Scorer;
@@ -65,7 +67,8 @@ impl Host {
             auth.clone(),
             clock.clone(),
             config.analytics.clone(),
-        );
+        )
+        .with_known_labels(KnownLabels::from_engine(&engine));
         Arc::new(Host {
             ingest: IngestHandler::new(ports.events_queue.clone(), auth.clone(), config.limits.clone(), clock.clone())
                 .with_hec(config.hec.clone()),
@@ -77,7 +80,8 @@ impl Host {
                 engine: engine.clone(),
                 clock: clock.clone(),
                 retention: config.event_retention,
-                aggregates: ports.aggregates.clone(),
+                // Registers each tenant once per process, so an all-tenants /metrics scrape finds it.
+                aggregates: Arc::new(TenantRegistry::new(ports.aggregates.clone())),
             },
             alerter: Alerter {
                 store: ports.alerts.clone(),

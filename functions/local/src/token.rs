@@ -61,6 +61,7 @@ pub fn mint(auth: &AuthConfig, tenant: &str, role: &str, sub: &str, ttl_hours: u
         exp: (chrono::Utc::now().timestamp() as u64) + ttl_hours * 3600,
         iss: auth.issuer.clone(),
         aud: auth.audience.clone(),
+        scope: None,
     };
     mint_hs256(secret, &claims).map_err(|e| anyhow::anyhow!(e))
 }

@@ -38,11 +38,13 @@ use http::{Method, StatusCode};
 use serde_json::json;
 use tracing::Instrument;
 
+use crate::aggregates::registered_tenants;
 use crate::api::{healthz, json, path_segments, query_pairs, ApiError, HttpRequest, HttpResponse};
 use crate::auth::{Authenticator, Role};
 use crate::clock::Clock;
 use crate::config::AnalyticsConfig;
 use crate::error::StoreError;
+use crate::metrics::{KnownLabels, MAX_TENANTS_PER_SCRAPE, SCOPE_ALL_TENANTS};
 pub use crate::stats::AnalyticsPorts;
 pub use crate::ticket_flow::{CLOSED_METRIC, ESCALATED_METRIC};
 pub use query::{floor_hour, Window, MAX_RANGE_DAYS};
@@ -71,6 +73,7 @@ pub struct AnalyticsHandler {
     auth: Arc<Authenticator>,
     clock: Arc<dyn Clock>,
     pub(crate) config: AnalyticsConfig,
+    known: KnownLabels,
 }
 
 fn store_err(e: StoreError) -> ApiError {
@@ -85,7 +88,13 @@ impl AnalyticsHandler {
         clock: Arc<dyn Clock>,
         config: AnalyticsConfig,
     ) -> Self {
-        AnalyticsHandler { ports, auth, clock, config }
+        AnalyticsHandler { ports, auth, clock, config, known: KnownLabels::default() }
+    }
+
+    /// The label values `/metrics` exposes at 0 from the start (the loaded rules).
+    pub fn with_known_labels(mut self, known: KnownLabels) -> Self {
+        self.known = known;
+        self
     }
 
     pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
@@ -119,7 +128,16 @@ impl AnalyticsHandler {
             if let Some((k, v)) = query_pairs(req).into_iter().next() {
                 return Err(invalid_param(&k, &v, "no query parameters"));
             }
-            return crate::metrics::response(&self.ports, tenant, now).await;
+            let mut tenants = vec![tenant.to_string()];
+            if claims.has_scope(SCOPE_ALL_TENANTS) {
+                let registered = registered_tenants(&*self.ports.aggregates).await.map_err(store_err)?;
+                tenants.extend(registered.into_iter().filter(|t| t != tenant));
+                if tenants.len() > MAX_TENANTS_PER_SCRAPE {
+                    tracing::warn!(tenants = tenants.len(), "more tenants than one scrape renders; the first ones");
+                    tenants.truncate(MAX_TENANTS_PER_SCRAPE);
+                }
+            }
+            return crate::metrics::response(&self.ports, &self.known, &tenants, now).await;
         }
         let route = match segs.as_slice() {
             ["v1", "analytics", r] if ROUTES.contains(r) => *r,
