@@ -72,7 +72,7 @@ impl Host {
         Arc::new(Host {
             ingest: IngestHandler::new(ports.events_queue.clone(), auth.clone(), config.limits.clone(), clock.clone())
                 .with_hec(config.hec.clone()),
-            tickets: TicketsHandler::new(ports.alerts.clone(), auth, clock.clone()),
+            tickets: TicketsHandler::new(ports.alerts.clone(), auth, clock.clone()).with_events(ports.events.clone()),
             scorer: Scorer {
                 events: ports.events.clone(),
                 windows: ports.windows.clone(),
