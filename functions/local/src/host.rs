@@ -101,6 +101,11 @@ impl Host {
         if req.method() == http::Method::GET && req.uri().path() == "/healthz" {
             return self.health().await;
         }
+        if req.method() == http::Method::GET {
+            if let Some(page) = crate::console::serve(req.uri().path()) {
+                return page;
+            }
+        }
         if IngestHandler::<dyn QueueSender>::route(&req).is_some()
             || req.uri().path().starts_with("/services/collector/health")
         {
@@ -112,7 +117,8 @@ impl Host {
         if analytics::owns(&req) {
             return self.analytics.handle(req).await;
         }
-        ApiError::not_found().into_response()
+        let _span = vigil::access_log::span(&req).entered();
+        vigil::access_log::error_response(ApiError::not_found())
     }
 
     /// `GET /healthz`: liveness plus the depth of every queue, so operators (and tests) can see a backlog.

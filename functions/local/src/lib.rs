@@ -2,6 +2,7 @@
 
 pub mod alerts_cmd;
 pub mod client;
+pub mod console;
 pub mod eval;
 pub mod host;
 pub mod output;

@@ -37,6 +37,11 @@ pub async fn status(api: &Api) -> anyhow::Result<Value> {
     }))
 }
 
+/// A depth as a whole number (`-` when unknown).
+fn count(v: &Value) -> String {
+    v.as_f64().map(|n| format!("{n:.0}")).unwrap_or_else(|| "-".into())
+}
+
 /// A label's value in `name="value",…}`.
 fn label(labels: &str, name: &str) -> Option<String> {
     let start = labels.find(&format!("{name}=\""))? + name.len() + 2;
@@ -58,7 +63,7 @@ pub async fn run(api: &Api, output: Output) -> anyhow::Result<()> {
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(q, v)| vec![q.clone(), v.to_string(), s["dead_letters"][q].to_string()])
+            .map(|(q, v)| vec![q.clone(), count(v), count(&s["dead_letters"][q])])
             .collect();
         out.push_str(&table(&["QUEUE", "MESSAGES", "DEAD LETTERS"], &rows));
         out
