@@ -54,7 +54,7 @@ try {
   await page.click("#filters button[type=submit]");
   await page.waitForFunction((n) => document.querySelectorAll("#tickets tbody tr").length === n, queue.length);
 
-  const brute = queue.find((t) => /brute/i.test(t.title));
+  const brute = queue.find((t) => /brute force/i.test(t.title) && t.title.includes("203.0.113.7"));
   assert.ok(brute, "a brute-force ticket in the queue: " + JSON.stringify(queue));
   await page.click(`#tickets tbody tr[data-id="${brute.id}"]`);
   await page.locator("#d-evidence tbody tr").first().waitFor();

@@ -34,6 +34,20 @@ pub fn token(secret: &str, tenant: &str, role: Role, sub: &str) -> String {
     mint_hs256(secret, &claims).expect("mint")
 }
 
+/// As [`token`], with a `scope` claim (e.g. [`vigil::auth::SCOPE_ALL_TENANTS`]).
+pub fn token_with_scope(secret: &str, tenant: &str, role: Role, sub: &str, scope: &str) -> String {
+    let claims = Claims {
+        sub: sub.into(),
+        tenant: tenant.into(),
+        role,
+        exp: (Utc::now().timestamp() + 3600) as u64,
+        iss: None,
+        aud: None,
+        scope: Some(scope.into()),
+    };
+    mint_hs256(secret, &claims).expect("mint")
+}
+
 /// A request with the given content type and, when there is a token, bearer auth.
 pub fn request(
     method: Method,

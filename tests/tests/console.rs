@@ -26,9 +26,11 @@ async fn an_analyst_triages_in_the_console_in_headless_chromium() {
     let sender = scenario::token(SECRET, "acme", Role::Sender, "shipper");
     let analyst = scenario::token(SECRET, "acme", Role::Analyst, "alice");
     let base = chrono::Utc::now() - chrono::Duration::seconds(60);
-    let lines = scenario::brute_force("203.0.113.7", "web-1", true, |s| {
-        (base + chrono::Duration::seconds(s)).format("%b %e %H:%M:%S").to_string()
-    });
+    let stamp = |s: i64| (base + chrono::Duration::seconds(s)).format("%b %e %H:%M:%S").to_string();
+    // Three attackers: five tickets in the queue (two critical, three high).
+    let mut lines = scenario::brute_force("203.0.113.7", "web-1", true, stamp);
+    lines.extend(scenario::brute_force("198.51.100.9", "web-2", true, stamp));
+    lines.extend(scenario::brute_force("192.0.2.33", "web-3", false, stamp));
     let resp = http
         .post(format!("{}/v1/syslog", server.base))
         .bearer_auth(&sender)
@@ -49,12 +51,12 @@ async fn an_analyst_triages_in_the_console_in_headless_chromium() {
             .await
             .expect("json");
         open = v["items"].as_array().map(Vec::len).unwrap_or(0);
-        if open == 2 {
+        if open == 5 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(open, 2, "two tickets before the console opens");
+    assert_eq!(open, 5, "five tickets before the console opens");
 
     let out_dir = served::repo_root().join("target/console-screenshots");
     let mut node = Command::new("node");
