@@ -332,6 +332,7 @@ async fn every_dashboard_panel_has_data_in_a_real_prometheus_scraping_vigil() {
         "vigil-pipeline-health/Queue depth": 0,
         "vigil-pipeline-health/Dead letters": 0,
         "vigil-pipeline-health/Scrape": 1,
+        "vigil-pipeline-health/Rules loaded": vigil::detect::DetectionEngine::builtin().rules().iter().filter(|r| r.enabled).count(),
     });
     // The scenario's own numbers, so the expectations are not vacuous.
     assert_eq!(

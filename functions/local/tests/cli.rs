@@ -19,6 +19,27 @@ impl Drop for Server {
     }
 }
 
+/// `vigil serve --addr ADDR` in `cwd` (its own key in `cwd/.vigil`), once it accepts connections on `port`.
+fn start_server(cwd: &Path, addr: &str, port: u16, env: &[(&str, &str)]) -> Server {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    cmd.args(["serve", "--addr", addr])
+        .current_dir(cwd)
+        .env_remove("VIGIL_JWT_SECRET")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let server = Server(cmd.spawn().expect("spawn vigil serve"));
+    let start = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < Duration::from_secs(30), "vigil serve did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
 }
@@ -101,21 +122,7 @@ async fn an_analyst_works_alerts_and_tickets_from_the_cli() {
     let err = failed(&vigil(cwd, &["status", "--addr", &addr, "--token", "x"], None), "status, nothing listening");
     assert!(err.contains("nothing is listening") && err.contains("vigil serve"), "{err}");
 
-    let server = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["serve", "--addr", &addr])
-        .current_dir(cwd)
-        .env_remove("VIGIL_JWT_SECRET")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn vigil serve");
-    let mut server = Server(server);
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "vigil serve did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut server = start_server(cwd, &addr, port, &[]);
 
     // A second server on the same address fails without ever claiming to listen.
     let second = vigil(cwd, &["serve", "--addr", &addr, "--data-dir", "other"], None);
@@ -204,22 +211,7 @@ async fn send_halves_chunks_the_server_finds_too_large() {
     let cwd = work.path();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let server = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["serve", "--addr", &addr])
-        .current_dir(cwd)
-        .env_remove("VIGIL_JWT_SECRET")
-        .env("VIGIL_MAX_BODY_BYTES", "4096")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn vigil serve");
-    let _server = Server(server);
-    let start = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "vigil serve did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let _server = start_server(cwd, &addr, port, &[("VIGIL_MAX_BODY_BYTES", "4096")]);
     let lines: String = (0..400).map(|i| format!("{{\"message\":\"event {i:04} {}\"}}\n", "x".repeat(60))).collect();
     assert!(lines.len() > 30_000);
     let file = cwd.join("events.ndjson");
