@@ -21,7 +21,7 @@
 //! | `ticket-aging` | open tickets by severity and age bucket (`<1h`, `1h-4h`, `4h-24h`, `1d-7d`, `>7d`; age = now − created_at), oldest open age, SLA breaches (acknowledge: open, never acknowledged, past `acknowledge_by`; close: open past `close_by`) with the breaching tickets, escalations (open escalated tickets now; escalations in the period) |
 //! | `response-times` | MTTA, MTTR, MTTC, MTTD: count, mean, p50, p90 (seconds), overall and by severity; `period=day|week` adds UTC day / ISO week (Monday) buckets |
 //! | `detection-efficacy` | per rule: detections, alerts, closes by disposition, precision = true_positive / closed, noise = (false_positive + benign) / closed, `needs_tuning` when closed ≥ `VIGIL_PRECISION_MIN_CLOSED` and precision < `VIGIL_PRECISION_FLOOR` |
-//! | `volume` | per hour: events in, alerts in, tickets closed; peak hours (top 3 of each); events by source and by category |
+//! | `volume` | per hour: events in, alerts in, tickets closed; peak hours (top 3 of each); events by source and by category (the 50 largest, the rest as `other`) |
 //! | `shift-performance` | per analyst and per shift (`VIGIL_SHIFTS`, UTC; an action belongs to the shift its time falls in): tickets handled (distinct tickets acknowledged, responded to or closed), acknowledged, responded, closed, time to acknowledge (count, mean, p50, p90) |
 //!
 //! Ticket times come from the samples the ticket transitions record (see [`crate::ticket_flow`]): MTTA from

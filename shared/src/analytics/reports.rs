@@ -12,6 +12,7 @@ use crate::aggregates::CounterName;
 use crate::alert::{ALERTS_METRIC, DETECTIONS_METRIC, TTD_SAMPLE};
 use crate::config::Shift;
 use crate::error::StoreResult;
+use crate::metrics::{MAX_SOURCE_SERIES, OTHER_SOURCE};
 use crate::model::{Risk, Severity, Timestamp};
 use crate::ports::Sample;
 use crate::score::{CATEGORY_COUNTER, INGESTED_METRIC, SCORED_METRIC, THREAT_SAMPLE};
@@ -311,8 +312,8 @@ impl AnalyticsHandler {
             "totals": totals,
             "hours": per_hour,
             "peak_hours": peaks,
-            "by_source": sum_by(&rows, INGESTED_METRIC, "source"),
-            "by_category": sum_by(&rows, CATEGORY_COUNTER, "category"),
+            "by_source": top_and_other(sum_by(&rows, INGESTED_METRIC, "source")),
+            "by_category": top_and_other(sum_by(&rows, CATEGORY_COUNTER, "category")),
         }))
     }
 
@@ -412,6 +413,21 @@ fn top<T>(mut items: Vec<(String, T)>, key: impl Fn(&T) -> i64, limit: usize) ->
     items
 }
 
+/// Sender-chosen values (sources, categories) in a report: the [`MAX_SOURCE_SERIES`] largest keep their own
+/// entry, the rest add up in `other` — the same bound as `/metrics`.
+fn top_and_other(counts: BTreeMap<String, i64>) -> BTreeMap<String, i64> {
+    if counts.len() <= MAX_SOURCE_SERIES {
+        return counts;
+    }
+    let ranked = top(counts.into_iter().collect(), |v| *v, usize::MAX);
+    let mut out: BTreeMap<String, i64> = BTreeMap::new();
+    for (i, (k, v)) in ranked.into_iter().enumerate() {
+        let key = if i < MAX_SOURCE_SERIES && k != OTHER_SOURCE { k } else { OTHER_SOURCE.to_string() };
+        *out.entry(key).or_default() += v;
+    }
+    out
+}
+
 /// The shift a time falls in (the first configured one that contains its UTC time of day).
 pub fn shift_of(shifts: &[Shift], at: Timestamp) -> Option<&str> {
     let minute = at.hour() * 60 + at.minute();
@@ -424,6 +440,17 @@ mod tests {
 
     use super::*;
     use crate::config::parse_shifts;
+
+    #[test]
+    fn sender_chosen_values_are_bounded_like_metrics() {
+        let many: BTreeMap<String, i64> = (0..1000).map(|i| (format!("src-{i:04}"), 1 + i % 5)).collect();
+        let total: i64 = many.values().sum();
+        let bounded = top_and_other(many);
+        assert_eq!(bounded.len(), MAX_SOURCE_SERIES + 1);
+        assert_eq!(bounded.values().sum::<i64>(), total, "merged, not lost");
+        let few: BTreeMap<String, i64> = [("syslog".to_string(), 3)].into();
+        assert_eq!(top_and_other(few.clone()), few);
+    }
 
     #[test]
     fn shifts() {
