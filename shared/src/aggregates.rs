@@ -1,11 +1,15 @@
 //! Naming and building the aggregate writes behind analytics and `/metrics`: counters are stored under their
 //! Prometheus-style name (`metric{label="value",…}`, labels sorted), histograms as cumulative bucket counters.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
+use async_trait::async_trait;
+
+use crate::error::StoreResult;
 use crate::model::Timestamp;
-use crate::ports::AggregateWrite;
+use crate::ports::{AggregateWrite, Aggregates, HourlyCount, Sample, GLOBAL_TENANT};
 
 /// Ticket-time histogram buckets (seconds), from docs/metrics.md.
 pub const TICKET_BUCKETS: [f64; 10] =
@@ -137,6 +141,82 @@ pub fn coalesce(writes: Vec<AggregateWrite>) -> Vec<AggregateWrite> {
         .collect();
     out.extend(others);
     out
+}
+
+/// The tenant registry: a counter on [`GLOBAL_TENANT`] per tenant that has aggregates (`{tenant="…"}`), read
+/// by an all-tenants `/metrics` scrape to know whose series to render.
+pub const TENANT_REGISTRY_METRIC: &str = "vigil_tenant_registered";
+
+/// Tenants remembered per process before the set starts over (memory stays bounded; a tenant seen again is
+/// registered again, which only adds to its counter).
+const MAX_REMEMBERED_TENANTS: usize = 10_000;
+
+/// [`Aggregates`] that also registers every tenant written to in [`TENANT_REGISTRY_METRIC`], once per process
+/// per tenant (one extra write at a function instance's first message of a tenant, not one per message).
+pub struct TenantRegistry {
+    inner: Arc<dyn Aggregates>,
+    registered: Mutex<HashSet<String>>,
+}
+
+impl TenantRegistry {
+    pub fn new(inner: Arc<dyn Aggregates>) -> TenantRegistry {
+        TenantRegistry { inner, registered: Mutex::new(HashSet::new()) }
+    }
+
+    fn is_registered(&self, tenant: &str) -> bool {
+        self.registered.lock().map(|r| r.contains(tenant)).unwrap_or(false)
+    }
+
+    fn remember(&self, tenant: &str) {
+        if let Ok(mut r) = self.registered.lock() {
+            if r.len() >= MAX_REMEMBERED_TENANTS {
+                r.clear();
+            }
+            r.insert(tenant.to_string());
+        }
+    }
+}
+
+#[async_trait]
+impl Aggregates for TenantRegistry {
+    async fn apply(&self, tenant: &str, writes: &[AggregateWrite]) -> StoreResult<()> {
+        if tenant != GLOBAL_TENANT && !writes.is_empty() && !self.is_registered(tenant) {
+            let at = match &writes[0] {
+                AggregateWrite::Count { at, .. } => *at,
+                AggregateWrite::Sample(s) => s.at,
+            };
+            self.inner.apply(GLOBAL_TENANT, &[count(TENANT_REGISTRY_METRIC, &[("tenant", tenant)], at, 1)]).await?;
+            self.remember(tenant);
+        }
+        self.inner.apply(tenant, writes).await
+    }
+
+    async fn totals(&self, tenant: &str) -> StoreResult<Vec<(String, i64)>> {
+        self.inner.totals(tenant).await
+    }
+
+    async fn hourly(&self, tenant: &str, from: Timestamp, to: Timestamp) -> StoreResult<Vec<HourlyCount>> {
+        self.inner.hourly(tenant, from, to).await
+    }
+
+    async fn samples(&self, tenant: &str, kind: &str, from: Timestamp, to: Timestamp) -> StoreResult<Vec<Sample>> {
+        self.inner.samples(tenant, kind, from, to).await
+    }
+}
+
+/// Every registered tenant, sorted.
+pub async fn registered_tenants(aggregates: &dyn Aggregates) -> StoreResult<Vec<String>> {
+    let mut tenants: Vec<String> = aggregates
+        .totals(GLOBAL_TENANT)
+        .await?
+        .into_iter()
+        .filter_map(|(name, _)| CounterName::parse(&name))
+        .filter(|n| n.metric == TENANT_REGISTRY_METRIC)
+        .filter_map(|n| n.label("tenant").map(str::to_string))
+        .collect();
+    tenants.sort();
+    tenants.dedup();
+    Ok(tenants)
 }
 
 #[cfg(test)]

@@ -55,6 +55,20 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// Space-separated extra permissions (OAuth 2.0 `scope`): [`SCOPE_ALL_TENANTS`] lets a viewer scrape
+    /// `/metrics` of every tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+/// The scope of an operator's Prometheus token: `/metrics` answers every tenant's series (each with its
+/// `tenant` label), not only the token's own.
+pub const SCOPE_ALL_TENANTS: &str = "metrics:all-tenants";
+
+impl Claims {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.as_deref().is_some_and(|s| s.split_whitespace().any(|x| x == scope))
+    }
 }
 
 /// Why a request was not let in. `Unauthenticated` is a 401, `Forbidden` a 403.
@@ -134,26 +148,73 @@ impl Authenticator {
         Ok(claims)
     }
 
-    /// Reads `Authorization: Bearer <jwt>` (and `Splunk <jwt>` where `allow_splunk`) and checks the role.
+    /// Reads `Authorization: Bearer <jwt>` (and, where `allow_splunk`, the HEC schemes of [`request_token`])
+    /// and checks the role.
     pub fn authorize(&self, headers: &HeaderMap, need: Role, allow_splunk: bool) -> Result<Claims, AuthError> {
-        let value = headers
-            .get(http::header::AUTHORIZATION)
-            .ok_or_else(|| AuthError::Unauthenticated("missing Authorization header".into()))?
-            .to_str()
-            .map_err(|_| AuthError::Unauthenticated("Authorization header is not ASCII".into()))?;
-        let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
-        let scheme_ok =
-            scheme.eq_ignore_ascii_case("bearer") || (allow_splunk && scheme.eq_ignore_ascii_case("splunk"));
-        if !scheme_ok || token.trim().is_empty() {
-            let expected = if allow_splunk { "Bearer <token> or Splunk <token>" } else { "Bearer <token>" };
-            return Err(AuthError::Unauthenticated(format!("Authorization must be {expected}")));
-        }
-        let claims = self.verify(token.trim())?;
+        let schemes = if allow_splunk { Schemes::Hec } else { Schemes::Bearer };
+        let token = request_token(headers, schemes).map_err(|e| AuthError::Unauthenticated(e.to_string()))?;
+        self.authorize_token(&token, need)
+    }
+
+    /// Verifies a token read from a request and checks the role.
+    pub fn authorize_token(&self, token: &str, need: Role) -> Result<Claims, AuthError> {
+        let claims = self.verify(token)?;
         if claims.role < need {
             return Err(AuthError::Forbidden { have: claims.role, need });
         }
         Ok(claims)
     }
+}
+
+/// The `Authorization` schemes a route takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schemes {
+    /// `Bearer <token>`.
+    Bearer,
+    /// Splunk HEC routes: `Bearer <token>`, `Splunk <token>`, and `Basic base64(user:token)` with the token as
+    /// the password (what `curl -u x:TOKEN` and HEC clients configured with a user and password send).
+    Hec,
+}
+
+/// Why a request carries no readable token.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    #[error("missing Authorization header")]
+    Missing,
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// The token in a request's `Authorization` header, in one of `schemes` (checked, not yet verified).
+pub fn request_token(headers: &HeaderMap, schemes: Schemes) -> Result<String, CredentialError> {
+    let value = headers
+        .get(http::header::AUTHORIZATION)
+        .ok_or(CredentialError::Missing)?
+        .to_str()
+        .map_err(|_| CredentialError::Malformed("Authorization header is not ASCII".into()))?;
+    let expected = match schemes {
+        Schemes::Bearer => "Bearer <token>",
+        Schemes::Hec => "Bearer <token>, Splunk <token> or Basic with the token as password",
+    };
+    let malformed = || CredentialError::Malformed(format!("Authorization must be {expected}"));
+    let (scheme, rest) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    let rest = rest.trim();
+    let hec = schemes == Schemes::Hec;
+    let token = if scheme.eq_ignore_ascii_case("bearer") || (hec && scheme.eq_ignore_ascii_case("splunk")) {
+        rest.to_string()
+    } else if hec && scheme.eq_ignore_ascii_case("basic") {
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| malformed())?;
+        let text = String::from_utf8(decoded).map_err(|_| malformed())?;
+        // `user:token`: the user is free text (Splunk ignores it too); the token is the password.
+        text.split_once(':').map(|(_, password)| password.to_string()).ok_or_else(malformed)?
+    } else {
+        return Err(malformed());
+    };
+    if token.trim().is_empty() {
+        return Err(malformed());
+    }
+    Ok(token.trim().to_string())
 }
 
 fn describe(e: &jsonwebtoken::errors::Error) -> &'static str {
@@ -190,6 +251,7 @@ mod tests {
             exp: (chrono::Utc::now().timestamp() + exp_offset) as u64,
             iss: None,
             aud: None,
+            scope: None,
         }
     }
 
@@ -237,6 +299,21 @@ mod tests {
         let t = mint_hs256(SECRET, &claims(Role::Sender, 600)).unwrap();
         assert!(a.authorize(&headers(&format!("Splunk {t}")), Role::Sender, true).is_ok());
         assert!(a.authorize(&headers(&format!("Splunk {t}")), Role::Sender, false).is_err());
+    }
+
+    #[test]
+    fn hec_routes_also_take_basic_with_the_token_as_password() {
+        use base64::Engine as _;
+        let a = auth();
+        let t = mint_hs256(SECRET, &claims(Role::Sender, 600)).unwrap();
+        let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("x:{t}")));
+        assert_eq!(request_token(&headers(&basic), Schemes::Hec), Ok(t.clone()));
+        assert!(a.authorize(&headers(&basic), Role::Sender, true).is_ok());
+        assert!(a.authorize(&headers(&basic), Role::Sender, false).is_err(), "Basic only on HEC routes");
+        assert_eq!(request_token(&HeaderMap::new(), Schemes::Hec), Err(CredentialError::Missing));
+        for bad in ["Basic !!!", "Basic eDo=", "Basic eHg=", "Splunk ", "Token abc", "Basic"] {
+            assert!(matches!(request_token(&headers(bad), Schemes::Hec), Err(CredentialError::Malformed(_))), "{bad}");
+        }
     }
 
     #[test]

@@ -81,6 +81,22 @@ pub struct AuthConfig {
     pub audience: Option<String>,
 }
 
+/// Splunk HEC options of the ingest routes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HecConfig {
+    /// Indexer acknowledgement (`VIGIL_HEC_ACK`, default on): a request with a channel gets an `ackId`, and
+    /// `POST /services/collector/ack` answers which are durable.
+    pub ack: bool,
+    /// Accept the token as `?token=` (`VIGIL_HEC_QUERY_TOKEN`, default off: query strings end up in proxy logs).
+    pub query_token: bool,
+}
+
+impl Default for HecConfig {
+    fn default() -> Self {
+        HecConfig { ack: true, query_token: false }
+    }
+}
+
 /// An outbound notification target for new alerts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WebhookConfig {
@@ -161,6 +177,7 @@ pub struct Config {
     /// A rules file that adds to or overrides the built-in rules.
     pub rules_path: Option<PathBuf>,
     pub analytics: AnalyticsConfig,
+    pub hec: HecConfig,
 }
 
 impl Config {
@@ -230,6 +247,10 @@ impl Config {
                 _ => analytics_defaults.shifts,
             },
         };
+        let hec = HecConfig {
+            ack: parse_flag(&get, "VIGIL_HEC_ACK", HecConfig::default().ack)?,
+            query_token: parse_flag(&get, "VIGIL_HEC_QUERY_TOKEN", HecConfig::default().query_token)?,
+        };
         Ok(Config {
             tables,
             queues,
@@ -240,6 +261,7 @@ impl Config {
             webhooks,
             rules_path: get("VIGIL_RULES_FILE").filter(|s| !s.is_empty()).map(PathBuf::from),
             analytics,
+            hec,
         })
     }
 
@@ -286,6 +308,19 @@ where
     T::Err: std::fmt::Display,
 {
     Ok(parse_opt(get, var)?.unwrap_or(default))
+}
+
+/// A yes/no setting: `true|false`, `1|0`, `on|off`, `yes|no` (any case).
+fn parse_flag(get: &impl Fn(&str) -> Option<String>, var: &str, default: bool) -> Result<bool, ConfigError> {
+    match get(var).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v.is_empty() => Ok(default),
+        Some(v) => match v.as_str() {
+            "true" | "1" | "on" | "yes" => Ok(true),
+            "false" | "0" | "off" | "no" => Ok(false),
+            _ => Err(ConfigError { var: var.into(), problem: format!("{v:?} is not true or false") }),
+        },
+    }
 }
 
 /// `VIGIL_SHIFTS`: comma-separated `name=HH:MM-HH:MM` (UTC; `24:00` allowed as an end; an end before the start

@@ -6,11 +6,13 @@ use std::sync::Arc;
 
 use http::{header, Method, StatusCode};
 use serde::Serialize;
+use tracing::Instrument;
 
 use crate::api::{healthz, json, path_segments, query_param, ApiError, HttpRequest, HttpResponse};
-use crate::auth::{Authenticator, Role};
+use crate::auth::{request_token, Authenticator, Claims, CredentialError, Role, Schemes};
 use crate::clock::Clock;
-use crate::config::IngestLimits;
+use crate::config::{HecConfig, IngestLimits};
+use crate::hec::{self, HecCode, HecError};
 use crate::model::Event;
 use crate::pack::pack_encoded;
 use crate::parse::{self, BodyError, ParseContext, Parsed, Rejection};
@@ -23,13 +25,18 @@ pub enum Route {
     Syslog,
     HecEvent,
     HecRaw,
+    /// `POST /services/collector/ack`: which acknowledgement ids are durable.
+    HecAck,
 }
 
 impl Route {
     fn is_hec(self) -> bool {
-        matches!(self, Route::HecEvent | Route::HecRaw)
+        matches!(self, Route::HecEvent | Route::HecRaw | Route::HecAck)
     }
 }
+
+/// The header Splunk clients name their data channel in (or the `channel` query parameter).
+pub const CHANNEL_HEADER: &str = "x-splunk-request-channel";
 
 /// What ingest answers on success.
 #[derive(Debug, Serialize, PartialEq)]
@@ -44,11 +51,18 @@ pub struct IngestHandler<Q: QueueSender + ?Sized> {
     auth: Arc<Authenticator>,
     limits: IngestLimits,
     clock: Arc<dyn Clock>,
+    hec: HecConfig,
 }
 
 impl<Q: QueueSender + ?Sized> IngestHandler<Q> {
     pub fn new(queue: Arc<Q>, auth: Arc<Authenticator>, limits: IngestLimits, clock: Arc<dyn Clock>) -> Self {
-        IngestHandler { queue, auth, limits, clock }
+        IngestHandler { queue, auth, limits, clock, hec: HecConfig::default() }
+    }
+
+    /// The HEC options (acknowledgement, query-string tokens); the defaults otherwise.
+    pub fn with_hec(mut self, hec: HecConfig) -> Self {
+        self.hec = hec;
+        self
     }
 
     /// The ingest routes, or `None` when the request is for another function.
@@ -61,6 +75,7 @@ impl<Q: QueueSender + ?Sized> IngestHandler<Q> {
             | ["services", "collector", "event"]
             | ["services", "collector", "event", "1.0"] => Route::HecEvent,
             ["services", "collector", "raw"] | ["services", "collector", "raw", "1.0"] => Route::HecRaw,
+            ["services", "collector", "ack"] | ["services", "collector", "ack", "1.0"] => Route::HecAck,
             _ => return None,
         };
         if req.method() != Method::POST {
@@ -70,35 +85,117 @@ impl<Q: QueueSender + ?Sized> IngestHandler<Q> {
     }
 
     pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
+        let span = crate::access_log::span(&req);
+        self.respond(req).instrument(span).await
+    }
+
+    async fn respond(&self, req: HttpRequest) -> HttpResponse {
         let segs = path_segments(&req);
         match (req.method(), segs.as_slice()) {
             (&Method::GET, ["healthz"]) => return healthz(),
-            (&Method::GET, ["services", "collector", "health", ..]) => {
-                return json(StatusCode::OK, &serde_json::json!({"text": "HEC is healthy", "code": 17}))
-            }
+            (&Method::GET, ["services", "collector", "health", ..]) => return hec::healthy(),
             _ => {}
         }
         let route = match Self::route(&req) {
             Some(Ok(r)) => r,
-            Some(Err(e)) => return e.into_response(),
-            None => return ApiError::not_found().into_response(),
-        };
-        match self.ingest(route, &req).await {
-            Ok(accepted) if route.is_hec() => {
-                let mut body = serde_json::to_value(&accepted).unwrap_or_default();
-                body["text"] = "Success".into();
-                body["code"] = 0.into();
-                json(StatusCode::OK, &body)
+            Some(Err(e)) if path_segments(&req).first() == Some(&"services") => {
+                crate::access_log::rejected(e.status, &e.error);
+                return HecError::from(e).into_response();
             }
+            Some(Err(e)) => return crate::access_log::error_response(e),
+            None => return crate::access_log::error_response(ApiError::not_found()),
+        };
+        if route.is_hec() {
+            return match self.hec(route, &req).await {
+                Ok(body) => json(StatusCode::OK, &body),
+                Err(e) => {
+                    crate::access_log::rejected(e.status, &format!("{} (HEC code {})", e.error, e.code.number()));
+                    e.into_response()
+                }
+            };
+        }
+        let result = match self.authorize(&req) {
+            Ok(claims) => self.ingest(route, &req, &claims).await,
+            Err(e) => Err(e),
+        };
+        match result {
             Ok(accepted) => json(StatusCode::ACCEPTED, &accepted),
-            Err(e) if route.is_hec() => hec_error(e),
-            Err(e) => e.into_response(),
+            Err(e) => crate::access_log::error_response(e),
         }
     }
 
-    async fn ingest(&self, route: Route, req: &HttpRequest) -> Result<Accepted, ApiError> {
-        let claims = self.auth.authorize(req.headers(), Role::Sender, route.is_hec())?;
-        check_content_type(route, req)?;
+    fn authorize(&self, req: &HttpRequest) -> Result<Claims, ApiError> {
+        let claims = self.auth.authorize(req.headers(), Role::Sender, false)?;
+        crate::access_log::set_tenant(&claims.tenant);
+        Ok(claims)
+    }
+
+    /// A HEC request, answered with Splunk's codes: the token, the data channel, then the events (or the ack
+    /// query).
+    async fn hec(&self, route: Route, req: &HttpRequest) -> Result<serde_json::Value, HecError> {
+        let claims = self.hec_claims(req)?;
+        let channel = match req.headers().get(CHANNEL_HEADER) {
+            Some(v) => Some(v.to_str().unwrap_or_default().trim().to_string()),
+            None => query_param(req, "channel"),
+        };
+        if let Some(c) = channel.as_deref() {
+            if self.hec.ack && !hec::valid_channel(c) {
+                return Err(HecError::new(HecCode::InvalidChannel, "the data channel must be a GUID")
+                    .with_detail(serde_json::json!({ "channel": c })));
+            }
+        }
+        if route == Route::HecAck {
+            if !self.hec.ack {
+                return Err(HecError::new(HecCode::AckDisabled, "indexer acknowledgement is off (VIGIL_HEC_ACK)"));
+            }
+            let Some(channel) = channel else {
+                return Err(HecError::new(
+                    HecCode::ChannelMissing,
+                    "name the data channel in X-Splunk-Request-Channel or ?channel=",
+                ));
+            };
+            return hec::answer_acks(&claims.tenant, &channel, req.body());
+        }
+        let accepted = self.ingest(route, req, &claims).await.map_err(hec_body_error)?;
+        let mut body = serde_json::to_value(&accepted).unwrap_or_default();
+        body["text"] = HecCode::Success.text().into();
+        body["code"] = HecCode::Success.number().into();
+        if let Some(c) = channel.filter(|_| self.hec.ack) {
+            // Issued only now that the queue holds every accepted event: the ack is durable from the start.
+            body["ackId"] = hec::issue_ack(&claims.tenant, &c).into();
+        }
+        Ok(body)
+    }
+
+    /// The token of a HEC request: `Authorization` (Splunk, Bearer or Basic), or `?token=` where enabled.
+    fn hec_claims(&self, req: &HttpRequest) -> Result<Claims, HecError> {
+        let token = match request_token(req.headers(), Schemes::Hec) {
+            Ok(t) => t,
+            Err(CredentialError::Missing) => match query_param(req, "token") {
+                Some(t) if self.hec.query_token && !t.trim().is_empty() => t.trim().to_string(),
+                Some(_) if !self.hec.query_token => {
+                    return Err(HecError::new(
+                        HecCode::QueryAuthDisabled,
+                        "?token= is not accepted (VIGIL_HEC_QUERY_TOKEN); send Authorization: Splunk <token>",
+                    ))
+                }
+                _ => return Err(HecError::new(HecCode::TokenRequired, "missing Authorization header")),
+            },
+            Err(CredentialError::Malformed(m)) => return Err(HecError::new(HecCode::InvalidAuthorization, m)),
+        };
+        let claims = self
+            .auth
+            .authorize_token(&token, Role::Sender)
+            .map_err(|e| HecError::new(HecCode::InvalidToken, e.to_string()))?;
+        crate::access_log::set_tenant(&claims.tenant);
+        Ok(claims)
+    }
+
+    async fn ingest(&self, route: Route, req: &HttpRequest, claims: &Claims) -> Result<Accepted, ApiError> {
+        if !route.is_hec() {
+            // HEC clients send any content type (curl's form default, syslog-ng's none): the body decides there.
+            check_content_type(route, req)?;
+        }
         let body = decoded_body(req, self.limits.max_body_bytes)?;
         let text = std::str::from_utf8(&body).map_err(|e| {
             ApiError::bad_request("body is not valid UTF-8")
@@ -118,7 +215,7 @@ impl<Q: QueueSender + ?Sized> IngestHandler<Q> {
             Route::Events => parse::parse_json_events(text, &ctx),
             Route::Syslog => parse::parse_syslog_lines(text, &ctx),
             Route::HecEvent => parse::parse_hec_events(text, &ctx),
-            Route::HecRaw => parse::parse_hec_raw(text, &ctx),
+            Route::HecRaw | Route::HecAck => parse::parse_hec_raw(text, &ctx),
         }
         .map_err(body_error)?;
         let Parsed { events, rejected } = parsed;
@@ -158,20 +255,24 @@ fn body_error(e: BodyError) -> ApiError {
     }
 }
 
-/// Splunk clients read `text` and `code`; keep `error` too so every Vigil error has the same shape.
-fn hec_error(e: ApiError) -> HttpResponse {
-    let code = match e.status {
-        StatusCode::UNAUTHORIZED => 3,
-        StatusCode::FORBIDDEN => 4,
-        StatusCode::SERVICE_UNAVAILABLE => 9,
-        _ if e.error.starts_with("no ") => 5,
-        _ => 6,
-    };
-    let mut body = serde_json::json!({ "error": e.error, "text": e.error, "code": code });
-    if let Some(d) = e.detail {
-        body["detail"] = d;
+/// An ingest error as HEC answers it: an empty body is `No data`, a request none of whose events is valid
+/// fails with the first rejection's code (`Event field is required`, …) and its `invalid-event-number`.
+fn hec_body_error(e: ApiError) -> HecError {
+    let first_rejection = e
+        .detail
+        .as_ref()
+        .and_then(|d| d.get("rejected"))
+        .and_then(|r| r.get(0))
+        .map(|r| (r["index"].as_u64().unwrap_or(0) as usize, r["error"].as_str().unwrap_or_default().to_string()));
+    let empty = e.status == StatusCode::BAD_REQUEST && (e.error == "empty body" || e.error == "no events in body");
+    let mut out = HecError::from(e);
+    if empty {
+        out.code = HecCode::NoData;
+    } else if let Some((index, error)) = first_rejection {
+        out.code = HecCode::of_rejection(&error);
+        out.invalid_event = Some(index);
     }
-    json(e.status, &body)
+    out
 }
 
 fn check_content_type(route: Route, req: &HttpRequest) -> Result<(), ApiError> {
@@ -189,16 +290,15 @@ fn check_content_type(route: Route, req: &HttpRequest) -> Result<(), ApiError> {
                 | "text/plain"
                 | ""
         ),
-        Route::Syslog | Route::HecRaw => ct.starts_with("text/") || ct == "application/octet-stream" || ct.is_empty(),
-        Route::HecEvent => ct == "application/json" || ct.starts_with("text/") || ct.is_empty(),
+        Route::Syslog => ct.starts_with("text/") || ct == "application/octet-stream" || ct.is_empty(),
+        Route::HecEvent | Route::HecRaw | Route::HecAck => true,
     };
     if ok {
         Ok(())
     } else {
         let accepted = match route {
             Route::Events => "application/json, application/x-ndjson",
-            Route::Syslog | Route::HecRaw => "text/plain",
-            Route::HecEvent => "application/json",
+            _ => "text/plain",
         };
         Err(ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, format!("unsupported content type {ct:?}"))
             .with_detail(serde_json::json!({ "accepted": accepted })))
@@ -298,7 +398,11 @@ mod tests {
 
     fn token(role: Role) -> String {
         let exp = (chrono::Utc::now().timestamp() + 600) as u64;
-        mint_hs256(SECRET, &Claims { sub: "s".into(), tenant: "acme".into(), role, exp, iss: None, aud: None }).unwrap()
+        mint_hs256(
+            SECRET,
+            &Claims { sub: "s".into(), tenant: "acme".into(), role, exp, iss: None, aud: None, scope: None },
+        )
+        .unwrap()
     }
 
     fn req(path: &str, ct: Option<&str>) -> http::request::Builder {
@@ -489,13 +593,146 @@ mod tests {
             .body(bytes::Bytes::from("x"))
             .unwrap();
         let (s, b) = call(&h, r).await;
-        assert_eq!((s, b["code"].as_u64()), (StatusCode::UNAUTHORIZED, Some(3)));
+        assert_eq!(
+            (s, b["code"].as_u64(), b["text"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some(2), Some("Token is required"))
+        );
         let r = http::Request::builder()
             .method("GET")
             .uri("/services/collector/health/1.0")
             .body(bytes::Bytes::new())
             .unwrap();
         assert_eq!(call(&h, r).await.1["code"], 17);
+    }
+
+    fn hec(path: &str, headers: &[(&str, &str)], body: &str) -> HttpRequest {
+        let mut b = http::Request::builder().method("POST").uri(path);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(bytes::Bytes::from(body.to_string())).unwrap()
+    }
+
+    const CHANNEL: &str = "FE0ECFAD-13D5-401B-847D-77833BD77131";
+
+    #[tokio::test]
+    async fn hec_takes_any_content_type_and_the_splunk_bearer_and_basic_schemes() {
+        use base64::Engine as _;
+        let q = Arc::new(RecordingQueue::default());
+        let h = handler(q.clone(), IngestLimits::default());
+        let splunk = format!("Splunk {}", token(Role::Sender));
+        let basic =
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("x:{}", token(Role::Sender))));
+        let bearer = format!("Bearer {}", token(Role::Sender));
+        // Splunk's own curl example sends application/x-www-form-urlencoded; syslog-ng's http() sends none.
+        for (auth, ct) in [
+            (&splunk, Some("application/x-www-form-urlencoded")),
+            (&basic, None),
+            (&bearer, Some("application/octet-stream")),
+            (&splunk, Some("text/plain")),
+        ] {
+            let mut headers = vec![("authorization", auth.as_str())];
+            if let Some(ct) = ct {
+                headers.push(("content-type", ct));
+            }
+            let (s, b) = call(&h, hec("/services/collector/event", &headers, r#"{"event":"hello"}"#)).await;
+            assert_eq!((s, b["code"].as_u64()), (StatusCode::OK, Some(0)), "{ct:?}: {b}");
+            let (s, b) = call(&h, hec("/services/collector/raw", &headers, "hello raw\n")).await;
+            assert_eq!((s, b["code"].as_u64()), (StatusCode::OK, Some(0)), "{ct:?}: {b}");
+        }
+        assert_eq!(q.events().len(), 8);
+    }
+
+    #[tokio::test]
+    async fn hec_errors_carry_splunks_codes_and_texts() {
+        let q = Arc::new(RecordingQueue::default());
+        let h = handler(q.clone(), IngestLimits::default());
+        let splunk = format!("Splunk {}", token(Role::Sender));
+        let auth = [("authorization", splunk.as_str())];
+        let cases: Vec<(HttpRequest, StatusCode, u64)> = vec![
+            (hec("/services/collector/event", &[], "{\"event\":\"x\"}"), StatusCode::UNAUTHORIZED, 2),
+            (hec("/services/collector/event", &[("authorization", "Token abc")], "x"), StatusCode::UNAUTHORIZED, 3),
+            (hec("/services/collector/event", &[("authorization", "Splunk not.a.jwt")], "x"), StatusCode::FORBIDDEN, 4),
+            (hec("/services/collector/event", &auth, ""), StatusCode::BAD_REQUEST, 5),
+            (hec("/services/collector/event", &auth, "{\"event\": oops}"), StatusCode::BAD_REQUEST, 6),
+            (hec("/services/collector/event", &auth, "{\"time\": 1}"), StatusCode::BAD_REQUEST, 12),
+            (hec("/services/collector/event", &auth, "{\"event\": \"  \"}"), StatusCode::BAD_REQUEST, 13),
+            (
+                hec("/services/collector/event", &auth, "{\"event\": \"x\", \"fields\": [1]}"),
+                StatusCode::BAD_REQUEST,
+                15,
+            ),
+            (hec("/services/collector/event?token=abc", &[], "x"), StatusCode::BAD_REQUEST, 16),
+            (hec("/services/collector/ack", &auth, "{\"acks\": [1]}"), StatusCode::BAD_REQUEST, 10),
+            (
+                hec("/services/collector/event", &[auth[0], (CHANNEL_HEADER, "not-a-guid")], "{\"event\":\"x\"}"),
+                StatusCode::BAD_REQUEST,
+                11,
+            ),
+        ];
+        for (r, status, code) in cases {
+            let what = format!("{} {:?}", r.uri(), r.headers().get("authorization"));
+            let (s, b) = call(&h, r).await;
+            assert_eq!((s, b["code"].as_u64()), (status, Some(code)), "{what}: {b}");
+            assert!(b["text"].is_string() && b["error"].is_string(), "{b}");
+        }
+        let (_, b) = call(&h, hec("/services/collector/event", &auth, "{\"event\":\"ok\"}{\"time\":1}")).await;
+        assert_eq!(b["code"], 0, "a partly valid request is accepted, naming the rejected event: {b}");
+        let (_, b) = call(&h, hec("/services/collector/event", &auth, "{\"time\":1}{\"event\":\"\"}")).await;
+        assert_eq!((b["code"].as_u64(), b["invalid-event-number"].as_u64()), (Some(12), Some(0)), "{b}");
+        let busy = handler(Arc::new(RecordingQueue { fail: true, ..Default::default() }), IngestLimits::default());
+        let (s, b) = call(&busy, hec("/services/collector/event", &auth, "{\"event\":\"x\"}")).await;
+        assert_eq!(
+            (s, b["code"].as_u64(), b["text"].as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, Some(9), Some("Server is busy"))
+        );
+        assert_eq!(q.events().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn query_string_tokens_only_when_enabled() {
+        let q = Arc::new(RecordingQueue::default());
+        let h = handler(q.clone(), IngestLimits::default())
+            .with_hec(HecConfig { query_token: true, ..HecConfig::default() });
+        let path = format!("/services/collector/event?token={}", token(Role::Sender));
+        let (s, b) = call(&h, hec(&path, &[], "{\"event\":\"x\"}")).await;
+        assert_eq!((s, b["code"].as_u64()), (StatusCode::OK, Some(0)), "{b}");
+        let (s, b) = call(&h, hec("/services/collector/event?token=forged", &[], "{\"event\":\"x\"}")).await;
+        assert_eq!((s, b["code"].as_u64()), (StatusCode::FORBIDDEN, Some(4)), "{b}");
+    }
+
+    #[tokio::test]
+    async fn indexer_acknowledgement_answers_true_for_the_acks_it_issued_on_the_channel() {
+        let q = Arc::new(RecordingQueue::default());
+        let h = handler(q.clone(), IngestLimits::default());
+        let splunk = format!("Splunk {}", token(Role::Sender));
+        let with_channel = [("authorization", splunk.as_str()), (CHANNEL_HEADER, CHANNEL)];
+        let (s, b) = call(&h, hec("/services/collector/event", &with_channel, "{\"event\":\"x\"}")).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        let ack = b["ackId"].as_u64().expect("an ackId");
+        let path = format!("/services/collector/raw?channel={CHANNEL}");
+        let (_, b) = call(&h, hec(&path, &with_channel[..1], "raw line")).await;
+        let ack2 = b["ackId"].as_u64().expect("an ackId with ?channel=");
+        let (_, b) = call(&h, hec("/services/collector/event", &with_channel[..1], "{\"event\":\"x\"}")).await;
+        assert!(b.get("ackId").is_none(), "no channel, no ack: {b}");
+        let query = format!("{{\"acks\": [{ack}, {ack2}, 12345]}}");
+        let (s, b) = call(&h, hec("/services/collector/ack", &with_channel, &query)).await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["acks"][ack.to_string()], true, "{b}");
+        assert_eq!(b["acks"][ack2.to_string()], true, "{b}");
+        assert_eq!(b["acks"]["12345"], false, "{b}");
+        let other = [("authorization", splunk.as_str()), (CHANNEL_HEADER, "11111111-2222-3333-4444-555555555555")];
+        let (_, b) = call(&h, hec("/services/collector/ack", &other, &query)).await;
+        assert_eq!(b["acks"][ack.to_string()], false, "another channel's ack: {b}");
+        // A failed request gets no ackId at all.
+        let failing = handler(Arc::new(RecordingQueue { fail: true, ..Default::default() }), IngestLimits::default());
+        let (_, b) = call(&failing, hec("/services/collector/event", &with_channel, "{\"event\":\"x\"}")).await;
+        assert!(b.get("ackId").is_none(), "{b}");
+        let off = handler(q, IngestLimits::default()).with_hec(HecConfig { ack: false, ..HecConfig::default() });
+        let (s, b) = call(&off, hec("/services/collector/ack", &with_channel, &query)).await;
+        assert_eq!((s, b["code"].as_u64()), (StatusCode::BAD_REQUEST, Some(14)), "{b}");
+        let (_, b) = call(&off, hec("/services/collector/event", &with_channel, "{\"event\":\"x\"}")).await;
+        assert!(b.get("ackId").is_none() && b["code"] == 0, "{b}");
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Vigil's core: the domain model, parsers, detection engine, handlers, ports and their adapters.
 //! Every function binary and the local host `vigil` are thin wiring around this crate.
 
+pub mod access_log;
 pub mod adapters;
 pub mod aggregates;
 pub mod alert;
@@ -13,6 +14,7 @@ pub mod config;
 pub mod contract;
 pub mod detect;
 pub mod error;
+pub mod hec;
 pub mod ingest;
 #[cfg(feature = "lambda")]
 pub mod lambda;
@@ -25,6 +27,7 @@ pub mod parse;
 pub mod ports;
 pub mod schema;
 pub mod score;
+pub mod stats;
 pub mod telemetry;
 pub mod ticket_flow;
 pub mod tickets;

@@ -1,4 +1,5 @@
-//! The tickets API: alerts and tickets of the caller's tenant. Reads need role `viewer`; transitions
+//! The tickets API: alerts, their evidence events (`GET /v1/events/{id}`) and tickets of the caller's tenant.
+//! Reads need role `viewer`; transitions
 //! (`POST /v1/tickets/{id}/{acknowledge|respond|assign|escalate|close|reopen}`) need role `analyst`.
 //!
 //! A transition reads the ticket, applies the action ([`crate::ticket_flow`]) and writes it back with
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use http::{header, HeaderValue, Method, StatusCode};
 use rand::Rng;
+use tracing::Instrument;
 
 use crate::aggregates::coalesce;
 use crate::api::{healthz, json, path_segments, query_pairs, ApiError, HttpRequest, HttpResponse};
@@ -19,7 +21,7 @@ use crate::auth::{Authenticator, Claims, Role};
 use crate::clock::Clock;
 use crate::error::StoreError;
 use crate::model::{Severity, Ticket, TicketStatus};
-use crate::ports::{AlertStore, PageRequest, TicketFilter, TICKET_NOT_FOUND};
+use crate::ports::{AlertStore, EventStore, PageRequest, TicketFilter, TICKET_NOT_FOUND};
 use crate::ticket_flow::{self, Action, Command, CommandInput, IllegalTransition, DISPOSITIONS};
 
 const DEFAULT_PAGE: usize = 50;
@@ -33,11 +35,13 @@ pub struct TicketsHandler<A: ?Sized> {
     store: Arc<A>,
     auth: Arc<Authenticator>,
     clock: Arc<dyn Clock>,
+    /// Scored events, for `GET /v1/events/{id}` (an alert's evidence); without it that route is 404.
+    events: Option<Arc<dyn EventStore>>,
 }
 
 /// Whether a path belongs to this function.
 pub fn owns(req: &HttpRequest) -> bool {
-    matches!(path_segments(req).as_slice(), ["v1", "alerts", ..] | ["v1", "tickets", ..])
+    matches!(path_segments(req).as_slice(), ["v1", "alerts", ..] | ["v1", "tickets", ..] | ["v1", "events", _])
 }
 
 fn store_err(e: StoreError) -> ApiError {
@@ -68,13 +72,25 @@ fn illegal(e: IllegalTransition) -> ApiError {
 
 impl<A: AlertStore + ?Sized> TicketsHandler<A> {
     pub fn new(store: Arc<A>, auth: Arc<Authenticator>, clock: Arc<dyn Clock>) -> Self {
-        TicketsHandler { store, auth, clock }
+        TicketsHandler { store, auth, clock, events: None }
+    }
+
+    /// Serves `GET /v1/events/{id}` from `events`.
+    pub fn with_events(mut self, events: Arc<dyn EventStore>) -> Self {
+        self.events = Some(events);
+        self
     }
 
     pub async fn handle(&self, req: HttpRequest) -> HttpResponse {
+        let span = crate::access_log::span(&req);
+        self.respond(req).instrument(span).await
+    }
+
+    async fn respond(&self, req: HttpRequest) -> HttpResponse {
         match self.route(&req).await {
             Ok(resp) => resp,
             Err(e) => {
+                crate::access_log::rejected(e.status, &e.error);
                 let allow = (e.status == StatusCode::METHOD_NOT_ALLOWED)
                     .then(|| e.error.trim_start_matches("use ").to_string());
                 let mut resp = e.into_response();
@@ -99,6 +115,7 @@ impl<A: AlertStore + ?Sized> TicketsHandler<A> {
                 return Err(method_not_allowed("POST"));
             }
             let claims = self.auth.authorize(req.headers(), Role::Analyst, false)?;
+            crate::access_log::set_tenant(&claims.tenant);
             let action = Action::parse(action).ok_or_else(|| {
                 ApiError::not_found().with_detail(serde_json::json!({ "actions": Action::ALL.map(Action::as_str) }))
             })?;
@@ -108,6 +125,7 @@ impl<A: AlertStore + ?Sized> TicketsHandler<A> {
             return Err(method_not_allowed("GET"));
         }
         let claims = self.auth.authorize(req.headers(), Role::Viewer, false)?;
+        crate::access_log::set_tenant(&claims.tenant);
         match segs.as_slice() {
             ["v1", "alerts"] => {
                 let page = page_request(req)?;
@@ -123,6 +141,14 @@ impl<A: AlertStore + ?Sized> TicketsHandler<A> {
                 let filter = ticket_filter(req)?;
                 let p = self.store.list_tickets(&claims.tenant, &filter, &page).await.map_err(store_err)?;
                 Ok(json(StatusCode::OK, &p))
+            }
+            ["v1", "events", id] => {
+                let Some(events) = &self.events else { return Err(ApiError::not_found()) };
+                let e = events.get(&claims.tenant, id).await.map_err(store_err)?;
+                // The key holds the tenant; the check keeps another tenant's event out whatever the store does.
+                e.filter(|e| e.tenant == claims.tenant)
+                    .map(|e| json(StatusCode::OK, &e))
+                    .ok_or_else(ApiError::not_found)
             }
             ["v1", "tickets", id] => {
                 let t = self.store.get_ticket(&claims.tenant, id).await.map_err(store_err)?;

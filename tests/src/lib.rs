@@ -2,3 +2,4 @@
 
 pub mod moto;
 pub mod scenario;
+pub mod served;

@@ -22,6 +22,15 @@ pub fn start() -> DateTime<Utc> {
 
 /// An HS256 token signed with `secret` for `sub`, holding `role` in `tenant`, valid for an hour.
 pub fn token(secret: &str, tenant: &str, role: Role, sub: &str) -> String {
+    mint(secret, tenant, role, sub, None)
+}
+
+/// As [`token`], with a `scope` claim (e.g. [`vigil::auth::SCOPE_ALL_TENANTS`]).
+pub fn token_with_scope(secret: &str, tenant: &str, role: Role, sub: &str, scope: &str) -> String {
+    mint(secret, tenant, role, sub, Some(scope))
+}
+
+fn mint(secret: &str, tenant: &str, role: Role, sub: &str, scope: Option<&str>) -> String {
     let claims = Claims {
         sub: sub.into(),
         tenant: tenant.into(),
@@ -29,6 +38,7 @@ pub fn token(secret: &str, tenant: &str, role: Role, sub: &str) -> String {
         exp: (Utc::now().timestamp() + 3600) as u64,
         iss: None,
         aud: None,
+        scope: scope.map(str::to_string),
     };
     mint_hs256(secret, &claims).expect("mint")
 }

@@ -68,6 +68,7 @@ async fn a_thousand_events_cost_few_sqs_and_dynamodb_requests() {
             exp: (Utc::now().timestamp() + 600) as u64,
             iss: None,
             aud: None,
+            scope: None,
         },
     )
     .unwrap();

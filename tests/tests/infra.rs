@@ -67,6 +67,7 @@ const FUNCTIONS: &[FunctionNeeds] = &[
             ("POST", "/v1/syslog"),
             ("POST", "/services/collector/event"),
             ("POST", "/services/collector/raw"),
+            ("POST", "/services/collector/ack"),
             ("GET", "/services/collector/health"),
             ("GET", "/healthz"),
         ],
@@ -91,10 +92,11 @@ const FUNCTIONS: &[FunctionNeeds] = &[
         binary: "vigil-tickets",
         // Ticket actions update the ticket and its aggregates (state table) in one transaction.
         tables: &[TICKETS_TABLE, STATE_TABLE],
-        reads: &[ALERTS_TABLE],
+        reads: &[ALERTS_TABLE, EVENTS_TABLE],
         lists_tickets: true,
         authenticates: true,
         routes: &[
+            ("GET", "/v1/events/{id}"),
             ("GET", "/v1/alerts"),
             ("GET", "/v1/alerts/{id}"),
             ("GET", "/v1/tickets"),

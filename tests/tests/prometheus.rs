@@ -4,9 +4,12 @@
 //! reopened and closed again, some left open past their SLA), then:
 //!
 //! * `promtool check metrics` on the `/metrics` page;
-//! * Prometheus (tests/dashboards/run_prometheus.sh) scraping `/metrics` with a viewer token, and
-//!   tests/dashboards/eval_queries.py evaluating every panel query of every dashboard — each must return data —
-//!   with the key panels' values expected to equal what the JSON analytics API answers.
+//! * Prometheus (tests/dashboards/run_prometheus.sh) scraping `/metrics` with ONE operator token (role viewer,
+//!   scope `metrics:all-tenants`, as the README's Prometheus steps mint it), and tests/dashboards/eval_queries.py
+//!   evaluating every panel query of every dashboard for tenant acme — each must return data — with the key
+//!   panels' values expected to equal what the JSON analytics API answers;
+//! * a second tenant, globex, sending 10,000 events with 10,000 distinct sources: its series are in the same
+//!   scrape, and its `source` label stays within the bound (top 50 + `other`), summing to every event.
 //!
 //! Prometheus, promtool and python3 are required: `tests/run` installs them. Without them this test fails
 //! (it never skips).
@@ -18,9 +21,10 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{json, Value};
-use vigil::auth::Role;
+use vigil::auth::{Role, SCOPE_ALL_TENANTS};
 use vigil::clock::SystemClock;
 use vigil::config::Config;
+use vigil::metrics::{DEFAULT_SOURCES, MAX_SOURCE_SERIES};
 use vigil_local::host::MappingSettings;
 use vigil_tests::scenario;
 
@@ -125,6 +129,19 @@ fn num(v: &Value, what: &str) -> f64 {
     v.as_f64().unwrap_or_else(|| panic!("{what}: not a number: {v}"))
 }
 
+/// A query-string value, percent-encoded.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 async fn run_blocking(mut cmd: Command) -> std::process::Output {
     let shown = format!("{cmd:?}");
     tokio::task::spawn_blocking(move || cmd.output())
@@ -215,8 +232,55 @@ async fn every_dashboard_panel_has_data_in_a_real_prometheus_scraping_vigil() {
     c.post(&act(&saf2, "close"), &alice, json!({ "disposition": "benign" })).await;
     // Left open: bf2 (acknowledged) and bf3 (never acknowledged, escalated), both past their deadlines.
 
+    // ------------------------------------------------------------------ another tenant, 10,000 distinct sources
+    let globex = token_for("globex", Role::Sender, "globex-shipper");
+    let ndjson: String =
+        (0..10_000).map(|i| format!("{{\"message\":\"ping {i}\",\"source\":\"app-{i:05}\"}}\n")).collect();
+    let resp = c
+        .http
+        .post(format!("{}/v1/events", c.base))
+        .bearer_auth(&globex)
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await
+        .expect("send globex events");
+    assert_eq!(resp.status().as_u16(), 202, "{:?}", resp.text().await);
+    // The operator's token: one tenant in its claims, every tenant's series in its scrape.
+    let operator = scenario::token_with_scope(SECRET, "ops", Role::Viewer, "prometheus", SCOPE_ALL_TENANTS);
+    let mut page = String::new();
+    for _ in 0..300 {
+        let resp = c.http.get(format!("{}/metrics", c.base)).bearer_auth(&operator).send().await.expect("scrape");
+        page = resp.text().await.expect("metrics text");
+        let globex_events: f64 = page
+            .lines()
+            .filter(|l| l.starts_with("vigil_events_ingested_total{") && l.contains(r#"tenant="globex""#))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if globex_events >= 10_000.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let globex_sources = page
+        .lines()
+        .filter(|l| l.starts_with("vigil_events_ingested_total{") && l.contains(r#"tenant="globex""#))
+        .count();
+    assert!(
+        (MAX_SOURCE_SERIES..=MAX_SOURCE_SERIES + DEFAULT_SOURCES.len() + 1).contains(&globex_sources),
+        "10,000 sources stay within the bound: {globex_sources} series"
+    );
+    assert!(page.contains(r#"vigil_events_ingested_total{source="other",tenant="globex"}"#));
+    assert!(page.contains(r#"tenant="acme""#), "the operator's scrape holds acme too");
+    assert!(
+        !page.contains(r#"tenant="ops""#)
+            || page.contains(r#"vigil_tickets_open{age_bucket="<1h",severity="high",tenant="ops"} 0"#)
+    );
+    let own = c.http.get(format!("{}/metrics", c.base)).bearer_auth(&viewer).send().await.expect("scrape");
+    assert!(!own.text().await.expect("text").contains("globex"), "a tenant's own token sees only its tenant");
+
     // ------------------------------------------------------------------ /metrics through promtool
-    let resp = c.http.get(format!("{}/metrics", c.base)).bearer_auth(&viewer).send().await.expect("scrape");
+    let resp = c.http.get(format!("{}/metrics", c.base)).bearer_auth(&operator).send().await.expect("scrape");
     assert_eq!(resp.status().as_u16(), 200);
     assert_eq!(resp.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/plain; version=0.0.4"));
     let page = resp.text().await.expect("metrics text");
@@ -268,6 +332,7 @@ async fn every_dashboard_panel_has_data_in_a_real_prometheus_scraping_vigil() {
         "vigil-pipeline-health/Queue depth": 0,
         "vigil-pipeline-health/Dead letters": 0,
         "vigil-pipeline-health/Scrape": 1,
+        "vigil-pipeline-health/Rules loaded": vigil::detect::DetectionEngine::builtin().rules().iter().filter(|r| r.enabled).count(),
     });
     // The scenario's own numbers, so the expectations are not vacuous.
     assert_eq!(
@@ -283,7 +348,7 @@ async fn every_dashboard_panel_has_data_in_a_real_prometheus_scraping_vigil() {
 
     // ------------------------------------------------------------------ Prometheus scraping it
     let token_file = dir.path().join("token");
-    std::fs::write(&token_file, &viewer).expect("write token");
+    std::fs::write(&token_file, &operator).expect("write token");
     let state = dir.path().join("prometheus-state");
     let _guard = PrometheusGuard { state: state.clone() };
     let mut start = Command::new("bash");
@@ -312,6 +377,26 @@ async fn every_dashboard_panel_has_data_in_a_real_prometheus_scraping_vigil() {
     println!("{report}");
     assert!(out.status.success(), "eval_queries.py failed:\n{report}");
     assert!(report.contains("every query returned data"), "{report}");
+
+    // Prometheus itself holds both tenants, globex within the bound and every event counted.
+    let query = |q: &'static str| {
+        let http = c.http.clone();
+        let url = url.clone();
+        async move {
+            let v: Value = http
+                .get(format!("{url}/api/v1/query?query={}", percent_encode(q)))
+                .send()
+                .await
+                .expect("query prometheus")
+                .json()
+                .await
+                .expect("json");
+            v["data"]["result"][0]["value"][1].as_str().and_then(|s| s.parse::<f64>().ok()).unwrap_or(f64::NAN)
+        }
+    };
+    assert!(query(r#"count(vigil_events_ingested_total{tenant="globex"})"#).await <= (MAX_SOURCE_SERIES + 4) as f64);
+    assert_eq!(query(r#"sum(vigil_events_ingested_total{tenant="globex"})"#).await, 10_000.0);
+    assert_eq!(query(r#"count(count by (tenant) (vigil_events_scored_total))"#).await, 3.0, "acme, globex, ops");
 
     server.abort();
 }

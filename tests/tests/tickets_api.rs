@@ -492,6 +492,40 @@ async fn concurrent_transitions(ports: Ports) {
     );
 }
 
+/// `GET /v1/events/{id}` answers an alert's evidence event as stored (scored), to viewers of its tenant only.
+#[tokio::test]
+async fn evidence_events_by_id_for_the_tenant_only_on_the_embedded_backend() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The store and the pipeline share one clock, so the events are within their retention.
+    let clock = ManualClock::new(start());
+    let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(clock.clone())).expect("open");
+    let host = scenario::host(backend.ports(), &Config::default(), SECRET, Arc::new(clock.clone()));
+    let (brute, _) = open_tickets(&host).await;
+    let viewer = token("acme", Role::Viewer);
+    let (_, alert) =
+        get(&host, &format!("/v1/alerts/{}", brute["alert_id"].as_str().expect("alert id")), &viewer).await;
+    let evidence: Vec<String> =
+        alert["evidence"].as_array().expect("evidence").iter().filter_map(|e| e.as_str().map(str::to_string)).collect();
+    assert!(evidence.len() >= 10, "{alert}");
+    for id in &evidence {
+        let path = format!("/v1/events/{id}");
+        let (status, event) = get(&host, &path, &viewer).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}: {event}");
+        assert_eq!((event["id"].as_str(), event["tenant"].as_str()), (Some(id.as_str()), Some("acme")));
+        assert_eq!(event["src_ip"], "203.0.113.7", "{event}");
+        assert!(event["score"].as_u64().is_some() && event["raw"].is_string(), "scored, with its raw line: {event}");
+        for other in [token("globex", Role::Viewer), token("globex", Role::Admin)] {
+            assert_eq!(get(&host, &path, &other).await.0, StatusCode::NOT_FOUND, "another tenant's event");
+        }
+        assert_eq!(get(&host, &path, &token("acme", Role::Sender)).await.0, StatusCode::FORBIDDEN);
+        let (status, _) = call(&host, request(Method::GET, &path, None, "application/json", "")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(get(&host, "/v1/events/no-such-event", &viewer).await.0, StatusCode::NOT_FOUND);
+    let (status, _) = post(&host, &format!("/v1/events/{}", evidence[0]), &token("acme", Role::Admin), json!({})).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
 fn embedded() -> (tempfile::TempDir, Ports) {
     let dir = tempfile::tempdir().expect("tempdir");
     let backend = vigil::adapters::embedded::EmbeddedBackend::open(dir.path(), Arc::new(vigil::clock::SystemClock))

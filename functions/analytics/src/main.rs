@@ -10,6 +10,8 @@ use vigil::auth::Authenticator;
 use vigil::clock::SystemClock;
 use vigil::config::Config;
 use vigil::lambda::serve_http;
+use vigil::metrics::KnownLabels;
+use vigil::score::load_engine;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -18,7 +20,11 @@ async fn main() -> Result<(), Error> {
     let auth = Arc::new(Authenticator::from_config(&config.auth)?);
     let backend = AwsBackend::connect(&aws_config::load_from_env().await, &config).await?;
     let ports = AnalyticsPorts::from_ports(&backend.ports());
-    let handler = Arc::new(AnalyticsHandler::new(ports, auth, Arc::new(SystemClock), config.analytics.clone()));
+    // The rules, so /metrics exposes every rule's series at 0 from the start.
+    let known = KnownLabels::from_engine(&load_engine(&config)?);
+    let handler = Arc::new(
+        AnalyticsHandler::new(ports, auth, Arc::new(SystemClock), config.analytics.clone()).with_known_labels(known),
+    );
     serve_http(move |req| {
         let handler = handler.clone();
         async move { handler.handle(req).await }

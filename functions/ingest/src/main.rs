@@ -16,8 +16,10 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let auth = Arc::new(Authenticator::from_config(&config.auth)?);
     let backend = AwsBackend::connect(&aws_config::load_from_env().await, &config).await?;
-    let handler =
-        Arc::new(IngestHandler::new(backend.ports().events_queue, auth, config.limits.clone(), Arc::new(SystemClock)));
+    let handler = Arc::new(
+        IngestHandler::new(backend.ports().events_queue, auth, config.limits.clone(), Arc::new(SystemClock))
+            .with_hec(config.hec.clone()),
+    );
     serve_http(move |req| {
         let handler = handler.clone();
         async move { handler.handle(req).await }

@@ -213,8 +213,15 @@ impl Pipeline {
         config.auth = AuthConfig { secret: Some(secret.clone()), ..AuthConfig::default() };
         let auth = Arc::new(Authenticator::from_config(&config.auth).map_err(anyhow::Error::msg)?);
         let exp = (Utc::now().timestamp() as u64) + 7 * 24 * 3600;
-        let claims =
-            Claims { sub: "vigil-eval".into(), tenant: tenant.into(), role: Role::Admin, exp, iss: None, aud: None };
+        let claims = Claims {
+            sub: "vigil-eval".into(),
+            tenant: tenant.into(),
+            role: Role::Admin,
+            exp,
+            iss: None,
+            aud: None,
+            scope: None,
+        };
         let token = mint_hs256(&secret, &claims).map_err(anyhow::Error::msg)?;
         let host = Host::new(backend.ports(), &config, auth, engine, shared_clock);
         Ok(Pipeline { host, clock, token, tenant: tenant.to_string(), _temp: temp })

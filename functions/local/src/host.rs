@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use vigil::aggregates::TenantRegistry;
 use vigil::alert::Alerter;
 use vigil::analytics::{self, AnalyticsHandler, AnalyticsPorts};
 use vigil::api::{json, ApiError, HttpRequest, HttpResponse};
@@ -16,6 +17,7 @@ use vigil::config::Config;
 use vigil::detect::DetectionEngine;
 use vigil::ingest::IngestHandler;
 use vigil::messages::InboundMessage;
+use vigil::metrics::KnownLabels;
 use vigil::notify::Notifier;
 use vigil::ports::{AlertStore, EventStore, Ports, QueueReceiver, QueueSender, WindowStore};
 use vigil::score::Scorer;
@@ -65,10 +67,12 @@ impl Host {
             auth.clone(),
             clock.clone(),
             config.analytics.clone(),
-        );
+        )
+        .with_known_labels(KnownLabels::from_engine(&engine));
         Arc::new(Host {
-            ingest: IngestHandler::new(ports.events_queue.clone(), auth.clone(), config.limits.clone(), clock.clone()),
-            tickets: TicketsHandler::new(ports.alerts.clone(), auth, clock.clone()),
+            ingest: IngestHandler::new(ports.events_queue.clone(), auth.clone(), config.limits.clone(), clock.clone())
+                .with_hec(config.hec.clone()),
+            tickets: TicketsHandler::new(ports.alerts.clone(), auth, clock.clone()).with_events(ports.events.clone()),
             scorer: Scorer {
                 events: ports.events.clone(),
                 windows: ports.windows.clone(),
@@ -76,7 +80,8 @@ impl Host {
                 engine: engine.clone(),
                 clock: clock.clone(),
                 retention: config.event_retention,
-                aggregates: ports.aggregates.clone(),
+                // Registers each tenant once per process, so an all-tenants /metrics scrape finds it.
+                aggregates: Arc::new(TenantRegistry::new(ports.aggregates.clone())),
             },
             alerter: Alerter {
                 store: ports.alerts.clone(),
@@ -96,6 +101,11 @@ impl Host {
         if req.method() == http::Method::GET && req.uri().path() == "/healthz" {
             return self.health().await;
         }
+        if req.method() == http::Method::GET {
+            if let Some(page) = crate::console::serve(req.uri().path()) {
+                return page;
+            }
+        }
         if IngestHandler::<dyn QueueSender>::route(&req).is_some()
             || req.uri().path().starts_with("/services/collector/health")
         {
@@ -107,7 +117,8 @@ impl Host {
         if analytics::owns(&req) {
             return self.analytics.handle(req).await;
         }
-        ApiError::not_found().into_response()
+        let _span = vigil::access_log::span(&req).entered();
+        vigil::access_log::error_response(ApiError::not_found())
     }
 
     /// `GET /healthz`: liveness plus the depth of every queue, so operators (and tests) can see a backlog.

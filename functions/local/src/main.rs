@@ -1,6 +1,6 @@
-//! `vigil`: run the whole pipeline in one process, mint tokens, ship log files, bootstrap AWS resources.
+//! `vigil`: run the whole pipeline in one process, mint tokens, ship log files, work alerts and tickets,
+//! bootstrap AWS resources. Each subcommand lives in its own module; this file only wires.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,25 +10,36 @@ use clap::{Parser, Subcommand};
 use vigil::auth::Authenticator;
 use vigil::clock::SystemClock;
 use vigil::config::Config;
+use vigil::telemetry::LogFormat;
+use vigil_local::alerts_cmd::{self, AlertsCommand};
+use vigil_local::client::{base_url, resolve_token, Api, ApiArgs, Output};
 use vigil_local::host::{Host, MappingSettings};
 use vigil_local::send::{send_files, Format, SendOptions};
-use vigil_local::serve::{open_ports, run, Backend};
-use vigil_local::token;
-use vigil_local::{eval, rules_cmd, simulate};
+use vigil_local::serve::{bind, open_ports, serve, Backend};
+use vigil_local::tickets_cmd::{self, TicketsCommand};
+use vigil_local::{eval, rules_cmd, simulate, status_cmd, token};
 
 #[derive(Parser)]
 #[command(name = "vigil", version, about = "Vigil SOC pipeline: ingest → score → alert, locally or on AWS")]
 struct Cli {
+    /// Log lines as text or as JSON objects (for log pipelines).
+    #[arg(long, global = true, env = "VIGIL_LOG_FORMAT", value_parser = parse_log_format, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    LogFormat::parse(s).ok_or_else(|| format!("{s:?} is not text or json"))
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Run ingest, score and alert (and the read API) in one process.
     Serve {
+        /// host:port to listen on (`localhost:8080`, `0.0.0.0:8080` to be reachable from containers).
         #[arg(long, default_value = "127.0.0.1:8080", env = "VIGIL_ADDR")]
-        addr: SocketAddr,
+        addr: String,
         #[arg(long, default_value = ".vigil", env = "VIGIL_DATA_DIR")]
         data_dir: PathBuf,
         #[arg(long, value_enum, default_value = "embedded", env = "VIGIL_BACKEND")]
@@ -40,7 +51,7 @@ enum Command {
         #[arg(long, default_value_t = 180)]
         visibility_timeout: u64,
     },
-    /// Mint a token with the configured key (or the data directory's local secret).
+    /// Mint a token with the configured key (or the data directory's secret, which `vigil serve` creates).
     Token {
         #[arg(long, default_value = "default")]
         tenant: String,
@@ -50,27 +61,47 @@ enum Command {
         sub: String,
         #[arg(long, default_value_t = 24)]
         ttl_hours: u64,
+        /// Let the token scrape /metrics of every tenant (an operator's Prometheus; role viewer or above).
+        #[arg(long)]
+        all_tenants: bool,
         #[arg(long, default_value = ".vigil", env = "VIGIL_DATA_DIR")]
         data_dir: PathBuf,
     },
-    /// Ship syslog or NDJSON files to ingest.
+    /// Ship syslog or NDJSON files (or standard input: `-`) to ingest.
     Send {
         files: Vec<PathBuf>,
-        #[arg(long, default_value = "http://127.0.0.1:8080", env = "VIGIL_URL")]
-        url: String,
-        /// A sender token; by default one is minted for --tenant from the local key.
-        #[arg(long, env = "VIGIL_TOKEN", hide_env_values = true)]
-        token: Option<String>,
-        #[arg(long, default_value = "default")]
-        tenant: String,
+        /// The API's URL (deprecated spelling of --addr; VIGIL_URL).
+        #[arg(long, env = "VIGIL_URL", hide = true)]
+        url: Option<String>,
         #[arg(long, value_enum, default_value = "auto")]
         format: Format,
         #[arg(long, default_value_t = 5000)]
         chunk_lines: usize,
-        #[arg(long, default_value = ".vigil", env = "VIGIL_DATA_DIR")]
-        data_dir: PathBuf,
         #[arg(long)]
         quiet: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Alerts of the tenant: list, show.
+    Alerts {
+        #[command(subcommand)]
+        command: AlertsCommand,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Tickets of the tenant: list, show, ack, respond, assign, escalate, close, reopen.
+    Tickets {
+        #[command(subcommand)]
+        command: TicketsCommand,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Version, rules loaded, queue and dead-letter depths of the API.
+    Status {
+        #[arg(long, short, value_enum, default_value = "table")]
+        output: Output,
+        #[command(flatten)]
+        api: ApiArgs,
     },
     /// Create the DynamoDB tables and SQS queues at AWS_ENDPOINT_URL (e.g. LocalStack).
     Bootstrap,
@@ -133,8 +164,8 @@ enum RulesCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    vigil::telemetry::init();
     let cli = Cli::parse();
+    vigil::telemetry::init_with(cli.log_format);
     let config = Config::from_env()?;
     match cli.command {
         Command::Serve { addr, data_dir, backend, batch_size, visibility_timeout } => {
@@ -148,26 +179,26 @@ async fn main() -> anyhow::Result<()> {
                 visibility: Duration::from_secs(visibility_timeout),
                 ..MappingSettings::default()
             };
-            eprintln!("vigil: {backend:?} backend, data in {}; listening on http://{addr}", data_dir.display());
-            eprintln!("vigil: mint a token with `vigil token --role analyst`");
-            run(host, addr, config.limits.max_body_bytes, settings).await
+            let listener = bind(&addr).await?;
+            let bound = listener.local_addr()?;
+            // Only now that the address is ours: a failed bind never prints "listening".
+            eprintln!("vigil: {backend:?} backend, data in {}; listening on http://{bound}", data_dir.display());
+            eprintln!("vigil: console at http://{bound}/console/ ; mint a token with `vigil token --role analyst`");
+            serve(host, listener, config.limits.max_body_bytes, settings).await
         }
-        Command::Token { tenant, role, sub, ttl_hours, data_dir } => {
-            let auth = token::effective_auth(&config.auth, &data_dir)?;
-            println!("{}", token::mint(&auth, &tenant, &role, &sub, ttl_hours)?);
+        Command::Token { tenant, role, sub, ttl_hours, all_tenants, data_dir } => {
+            let (auth, _) = token::existing_auth(&config.auth, &data_dir)?;
+            let mint = token::Mint { tenant: &tenant, role: &role, sub: &sub, ttl_hours, all_tenants };
+            println!("{}", token::mint(&auth, &mint)?);
             Ok(())
         }
-        Command::Send { files, url, token: tok, tenant, format, chunk_lines, data_dir, quiet } => {
-            anyhow::ensure!(!files.is_empty(), "name at least one file to send");
-            let token = match tok {
-                Some(t) => t,
-                None => {
-                    token::mint(&token::effective_auth(&config.auth, &data_dir)?, &tenant, "sender", "vigil-send", 24)?
-                }
-            };
+        Command::Send { files, url, format, chunk_lines, quiet, api } => {
+            anyhow::ensure!(!files.is_empty(), "name at least one file to send, or - for standard input");
+            let (token, key) = resolve_token(&api, &config.auth, "sender")?;
             let opts = SendOptions {
-                url,
+                url: base_url(url.as_deref().unwrap_or(&api.addr)),
                 token,
+                key,
                 format,
                 chunk_lines: chunk_lines.max(1),
                 chunk_bytes: 4 * 1024 * 1024,
@@ -176,6 +207,16 @@ async fn main() -> anyhow::Result<()> {
             let totals = send_files(&files, &opts).await?;
             println!("{} accepted, {} rejected in {} requests", totals.accepted, totals.rejected, totals.requests);
             Ok(())
+        }
+        Command::Alerts { command, api } => {
+            alerts_cmd::run(&Api::from_args(&api, &config.auth, "viewer")?, command).await
+        }
+        Command::Tickets { command, api } => {
+            let role = if command.changes() { "analyst" } else { "viewer" };
+            tickets_cmd::run(&Api::from_args(&api, &config.auth, role)?, command).await
+        }
+        Command::Status { output, api } => {
+            status_cmd::run(&Api::from_args(&api, &config.auth, "viewer")?, output).await
         }
         Command::Simulate { seed, out, scale, days, scenario } => {
             let opts = simulate::SimOptions { seed, scale, days, scenario };

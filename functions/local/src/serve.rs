@@ -61,12 +61,46 @@ async fn front(State(state): State<Arc<AppState>>, req: Request) -> Response {
     state.host.handle_http(http::Request::from_parts(parts, bytes)).await.map(Body::from)
 }
 
+/// Binds `addr`: `host:port` with a name (`localhost:8080`) or an address (`0.0.0.0:8080`, `[::1]:8080`).
+pub async fn bind(addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host(addr)
+        .await
+        .with_context(|| format!("--addr {addr:?} is not host:port (e.g. 127.0.0.1:8080 or localhost:8080)"))?
+        .collect();
+    let mut last = None;
+    for a in &addrs {
+        match tokio::net::TcpListener::bind(a).await {
+            Ok(l) => return Ok(l),
+            Err(e) => last = Some((a, e)),
+        }
+    }
+    match last {
+        Some((a, e)) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            anyhow::bail!(
+                "cannot listen on {a}: the address is in use (another vigil serve?); choose another with --addr"
+            )
+        }
+        Some((a, e)) => Err(anyhow::Error::new(e).context(format!("cannot listen on {a}"))),
+        None => anyhow::bail!("--addr {addr:?} resolves to no address"),
+    }
+}
+
 /// Serves until Ctrl-C / SIGTERM, then lets batches in progress finish.
 pub async fn run(host: Arc<Host>, addr: SocketAddr, max_body: usize, settings: MappingSettings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    serve(host, listener, max_body, settings).await
+}
+
+/// Serves on a bound listener (see [`bind`]) until Ctrl-C / SIGTERM.
+pub async fn serve(
+    host: Arc<Host>,
+    listener: tokio::net::TcpListener,
+    max_body: usize,
+    settings: MappingSettings,
+) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mappings = host.spawn_mappings(settings, stop_rx);
     let app = axum::Router::new().fallback(front).with_state(Arc::new(AppState { host, max_body }));
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!(addr = %listener.local_addr()?, "vigil serving");
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     let _ = stop_tx.send(true);

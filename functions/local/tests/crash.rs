@@ -29,8 +29,11 @@ fn spawn(data_dir: &std::path::Path, port: u16) -> Child {
 
 fn token(role: Role) -> String {
     let exp = (chrono::Utc::now().timestamp() + 3600) as u64;
-    mint_hs256(SECRET, &Claims { sub: "crash".into(), tenant: "acme".into(), role, exp, iss: None, aud: None })
-        .expect("mint")
+    mint_hs256(
+        SECRET,
+        &Claims { sub: "crash".into(), tenant: "acme".into(), role, exp, iss: None, aud: None, scope: None },
+    )
+    .expect("mint")
 }
 
 /// Polls `GET /healthz` until `done` holds for its body (bounded; the server is doing real work meanwhile).

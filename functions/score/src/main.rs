@@ -5,6 +5,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use vigil::adapters::aws::AwsBackend;
+use vigil::aggregates::TenantRegistry;
 use vigil::clock::SystemClock;
 use vigil::config::Config;
 use vigil::lambda::{batch_response, inbound};
@@ -22,7 +23,8 @@ async fn main() -> Result<(), Error> {
         engine: Arc::new(load_engine(&config)?),
         clock: Arc::new(SystemClock),
         retention: config.event_retention,
-        aggregates: ports.aggregates,
+        // Registers each tenant once per instance, so an all-tenants /metrics scrape finds it.
+        aggregates: Arc::new(TenantRegistry::new(ports.aggregates)),
     });
     run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let scorer = scorer.clone();

@@ -17,7 +17,8 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let auth = Arc::new(Authenticator::from_config(&config.auth)?);
     let backend = AwsBackend::connect(&aws_config::load_from_env().await, &config).await?;
-    let handler = Arc::new(TicketsHandler::new(backend.ports().alerts, auth, Arc::new(SystemClock)));
+    let ports = backend.ports();
+    let handler = Arc::new(TicketsHandler::new(ports.alerts, auth, Arc::new(SystemClock)).with_events(ports.events));
     serve_http(move |req| {
         let handler = handler.clone();
         async move { handler.handle(req).await }

@@ -296,11 +296,16 @@ pub fn parse_hec_events(body: &str, ctx: &ParseContext) -> Result<Parsed, BodyEr
     Ok(out.finish())
 }
 
+/// The rejection texts that HEC answers with their own Splunk codes (12, 13, 15; see [`crate::hec`]).
+pub const HEC_EVENT_REQUIRED: &str = "event: field is required";
+pub const HEC_EVENT_BLANK: &str = "event: must not be blank";
+pub const HEC_FIELDS_INVALID: &str = "fields: must be an object";
+
 fn hec_event(envelope: &Map<String, Value>, ctx: &ParseContext) -> Result<Draft, String> {
     let mut draft = match envelope.get("event") {
-        None | Some(Value::Null) => return Err("event: field is required".into()),
+        None | Some(Value::Null) => return Err(HEC_EVENT_REQUIRED.into()),
         Some(Value::Object(obj)) => event_from_object(obj, ctx, "hec")?,
-        Some(Value::String(s)) if s.trim().is_empty() => return Err("event: must not be blank".into()),
+        Some(Value::String(s)) if s.trim().is_empty() => return Err(HEC_EVENT_BLANK.into()),
         Some(Value::String(s)) => Draft { event: syslog::event_from_line(s.trim(), ctx, "hec"), id: None },
         Some(other) => Draft { event: syslog::event_from_line(&other.to_string(), ctx, "hec"), id: None },
     };
@@ -330,7 +335,7 @@ fn hec_event(envelope: &Map<String, Value>, ctx: &ParseContext) -> Result<Draft,
                 }
             }
         }
-        Some(_) => return Err("fields: must be an object".into()),
+        Some(_) => return Err(HEC_FIELDS_INVALID.into()),
     }
     Ok(draft)
 }

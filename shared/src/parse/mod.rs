@@ -23,7 +23,9 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{Event, Outcome, Timestamp};
 
-pub use body::{parse_hec_events, parse_hec_raw, parse_json_events};
+pub use body::{
+    parse_hec_events, parse_hec_raw, parse_json_events, HEC_EVENT_BLANK, HEC_EVENT_REQUIRED, HEC_FIELDS_INVALID,
+};
 pub use syslog::parse_syslog_lines;
 
 /// What a parser needs to know about the request besides its body.
