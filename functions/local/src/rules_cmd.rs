@@ -161,4 +161,15 @@ mod tests {
         let whoami = report["entries"].as_array().unwrap().iter().find(|e| e["title"] == "Whoami").unwrap();
         assert_eq!(whoami["outcome"], "loaded", "{json}");
     }
+
+    #[tokio::test]
+    async fn the_example_sigma_rules_pass_their_tests() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/sigma/rules.toml");
+        let (out, ok) = rules_test(Some(&file)).await.unwrap();
+        assert!(ok, "{out}");
+        for test in ["a request for /.env fires for the client", "ten failures then a success for the same user fire"] {
+            assert!(out.contains(&format!("  ok    {test}")), "{out}");
+        }
+        assert!(!out.contains("sigma-7e2a9c10"), "the correlated rules run only inside the correlation:\n{out}");
+    }
 }
