@@ -11,9 +11,10 @@ use yaml_rust2::Yaml;
 use super::condition;
 use super::document::{documents, scalar, scalar_text, strings, Doc, DocKind, Source};
 use super::mapping::{severity_of, LogSource, Mapping, Route};
-use super::modifiers::{compile_item, Resolver, Scalar};
+use super::modifiers::{compile_item, match_values, Resolver, Scalar};
 use super::predicate::{Node, Predicate, SigmaPredicate, Target};
 use super::report::{Entry, Outcome, Report};
+use super::scan::LiteralSets;
 use super::temporal::{Step, TemporalSpec};
 use super::{EntityPart, SigmaInfo};
 use crate::detect::load::{format_duration, parse_duration, valid_technique};
@@ -32,6 +33,7 @@ pub struct SigmaSet {
 struct RouteResolver<'a> {
     mapping: &'a Mapping,
     route: Option<&'a Route>,
+    literals: &'a LiteralSets,
 }
 
 impl Resolver for RouteResolver<'_> {
@@ -42,21 +44,48 @@ impl Resolver for RouteResolver<'_> {
     fn placeholder(&self, name: &str) -> Option<&[String]> {
         self.mapping.placeholder(name)
     }
+
+    fn literals(&self) -> &LiteralSets {
+        self.literals
+    }
 }
 
 /// A Sigma rule whose detection compiled.
 struct Base {
     route: Route,
+    /// The route as predicate tests.
+    events: Node,
     detection: Node,
 }
 
 impl Base {
-    /// The rule's events as a correlation sees them: its logsource and its detection.
+    /// The rule's events: its logsource and its detection.
     fn full(&self) -> Node {
-        Node::All(vec![
-            Node::Route(Box::new(self.route.conditions.clone()), self.route.except.clone().map(Box::new)),
-            self.detection.clone(),
-        ])
+        Node::All(vec![self.events.clone(), self.detection.clone()])
+    }
+}
+
+/// A logsource route as predicate tests (field conditions compile to borrowed-value checks; anything else is
+/// evaluated by the TOML matcher itself).
+fn route_node(route: &Route, literals: &LiteralSets) -> Node {
+    let node = |m: &Matcher| -> Node {
+        let plain = m.outcome.is_none() && m.severity.is_none() && m.min_severity.is_none() && m.sigma.is_none();
+        let tests: Option<Vec<Node>> = plain
+            .then(|| {
+                m.fields
+                    .iter()
+                    .map(|(f, accepted)| {
+                        let target = Target::Field(f.clone());
+                        match_values(accepted, &target, literals).ok().map(|c| Node::Test(target, c))
+                    })
+                    .collect()
+            })
+            .flatten();
+        tests.map(Node::All).unwrap_or_else(|| Node::Route(Box::new(m.clone())))
+    };
+    match &route.except {
+        Some(x) => Node::All(vec![node(&route.conditions), Node::Not(Box::new(node(x)))]),
+        None => node(&route.conditions),
     }
 }
 
@@ -186,6 +215,7 @@ struct Compiler<'a> {
     outcomes: BTreeMap<usize, Outcome>,
     /// Documents referenced by correlations, with the referencing correlations and whether they `generate`.
     referenced: HashMap<usize, Vec<(usize, bool)>>,
+    literals: LiteralSets,
 }
 
 /// Compiles every document of `sources`.
@@ -206,13 +236,27 @@ pub fn compile(sources: &[Source], mapping: &Mapping) -> SigmaSet {
             }),
         }
     }
-    let mut c =
-        Compiler { mapping, docs, bases: HashMap::new(), outcomes: BTreeMap::new(), referenced: HashMap::new() };
+    let mut c = Compiler {
+        mapping,
+        docs,
+        bases: HashMap::new(),
+        outcomes: BTreeMap::new(),
+        referenced: HashMap::new(),
+        literals: LiteralSets::default(),
+    };
     c.check_identities();
     c.compile_bases();
     c.apply_filters();
     let correlations = c.compile_correlations();
-    let rules = c.emit(correlations);
+    let mut rules = c.emit(correlations);
+    if let Err(reason) = std::mem::take(&mut c.literals).finish() {
+        rules.clear();
+        for outcome in c.outcomes.values_mut() {
+            if matches!(outcome, Outcome::Loaded { .. }) {
+                *outcome = Outcome::Skipped { reason: reason.clone() };
+            }
+        }
+    }
     for (i, doc) in c.docs.iter().enumerate() {
         let outcome = c.outcomes.remove(&i).unwrap_or(Outcome::Skipped { reason: "not compiled".to_string() });
         report.entries.push(Entry {
@@ -286,9 +330,10 @@ impl Compiler<'_> {
         let route = self.mapping.route(&logsource).ok_or_else(|| {
             format!("unsupported logsource {logsource} (add a [[sigma.logsource]] entry to route it to Vigil's events)")
         })?;
-        let resolver = RouteResolver { mapping: self.mapping, route: Some(&route) };
+        let resolver = RouteResolver { mapping: self.mapping, route: Some(&route), literals: &self.literals };
         let detection = compile_detection(doc.get("detection"), &resolver, &[])?;
-        Ok(Base { route, detection })
+        let events = route_node(&route, &self.literals);
+        Ok(Base { route, events, detection })
     }
 
     /// Filters AND their condition into the rules they name (pySigma's semantics: write `not selection` to
@@ -343,7 +388,7 @@ impl Compiler<'_> {
                 continue;
             }
             let Some(Ok(base)) = self.bases.get(&i) else { continue };
-            let resolver = RouteResolver { mapping: self.mapping, route: Some(&base.route) };
+            let resolver = RouteResolver { mapping: self.mapping, route: Some(&base.route), literals: &self.literals };
             let node = compile_detection(filter, &resolver, &["rules"])?;
             if let Some(Ok(base)) = self.bases.get_mut(&i) {
                 base.detection = Node::All(vec![base.detection.clone(), node]);
@@ -770,16 +815,16 @@ impl Compiler<'_> {
             }
             let doc = self.docs[i].clone();
             let Some(Ok(base)) = self.bases.get(&i) else { continue };
-            let (route, detection) = (base.route.clone(), base.detection.clone());
+            let (route, full) = (base.route.clone(), base.full());
             let info = self.info(&doc, None, None);
             match self.rule(&doc, RuleKind::Passthrough, info) {
                 Ok(mut rule) => {
+                    // The logsource route is part of the predicate (its `match` stays in the table, for display).
                     let label = format!("sigma rule {}", rule.id);
                     rule.conditions = Matcher {
-                        sigma: Some(SigmaPredicate(Arc::new(Predicate::new(detection, label)))),
-                        ..route.conditions.clone()
+                        sigma: Some(SigmaPredicate(Arc::new(Predicate::new(full, label)))),
+                        ..Matcher::default()
                     };
-                    rule.except = route.except.clone();
                     rule.group_by = route.group_by.clone();
                     for (k, v) in &route.table {
                         rule.table.insert(k.clone(), v.clone());

@@ -33,6 +33,7 @@ pub mod mapping;
 mod modifiers;
 mod predicate;
 pub mod report;
+mod scan;
 pub mod temporal;
 
 #[cfg(test)]

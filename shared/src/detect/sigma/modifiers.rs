@@ -7,11 +7,11 @@
 
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 use ipnet::IpNet;
 
 use super::predicate::{Check, Cmp, Literal, Node, Position, Target, TextMatch, TimePart};
+use super::scan::LiteralSets;
 
 /// Most values one detection item may expand to (windash permutations feeding an encoding, placeholders).
 const MAX_EXPANSION: usize = 1024;
@@ -351,6 +351,8 @@ fn base64_offsets(value: &[u8]) -> Vec<Vec<u8>> {
 pub(crate) trait Resolver {
     fn field(&self, name: &str) -> Result<Target, String>;
     fn placeholder(&self, name: &str) -> Option<&[String]>;
+    /// Where `contains` literals go, to be searched once per value for all rules.
+    fn literals(&self) -> &LiteralSets;
 }
 
 /// Compiles one detection item, `field|mod|mod: values`, into a node. `field` is `None` for keywords.
@@ -495,9 +497,14 @@ pub(crate) fn compile_item(
     }
     if !groups.is_empty() {
         let text = if all {
-            compile_all(groups, cased)?
+            compile_all(groups, cased, &target, resolver.literals())?
         } else {
-            Check::Text(Arc::new(compile_any(groups.into_iter().flatten().collect(), cased)?))
+            Check::Text(Arc::new(compile_any(
+                groups.into_iter().flatten().collect(),
+                cased,
+                &target,
+                resolver.literals(),
+            )?))
         };
         nodes.push(test(text));
     }
@@ -507,6 +514,23 @@ pub(crate) fn compile_item(
         return Ok(Node::All(vec![Node::Test(target, Check::Exists(true)), Node::Not(Box::new(node))]));
     }
     Ok(node)
+}
+
+/// The values of a TOML `[rule.match]` field (lower case; `*` at either end for prefix, suffix or both; `*`
+/// alone for any value) as the equivalent text check, so a logsource route is tested without allocating.
+pub(crate) fn match_values(accepted: &[String], target: &Target, literals: &LiteralSets) -> Result<Check, String> {
+    let values = accepted
+        .iter()
+        .map(|a| {
+            if a == "*" {
+                return SigmaStr { parts: vec![Part::Star] };
+            }
+            let (start, rest) = a.strip_prefix('*').map_or((false, a.as_str()), |r| (true, r));
+            let (end, core) = rest.strip_suffix('*').map_or((false, rest), |r| (true, r));
+            SigmaStr::literal(core.as_bytes().to_vec()).wrap(start, end)
+        })
+        .collect();
+    Ok(Check::Text(Arc::new(compile_any(values, false, target, literals)?)))
 }
 
 fn text_node(target: Target, matches: Vec<TextMatch>, all: bool) -> Node {
@@ -602,8 +626,8 @@ fn expand(s: SigmaStr, resolver: &dyn Resolver) -> Result<Vec<SigmaStr>, String>
 }
 
 /// `all`: every original value (any of its alternatives) must match.
-fn compile_all(groups: Vec<Vec<SigmaStr>>, cased: bool) -> Result<Check, String> {
-    // The common case, `contains|all` of plain strings: one automaton reporting which literals occur.
+fn compile_all(groups: Vec<Vec<SigmaStr>>, cased: bool, target: &Target, sets: &LiteralSets) -> Result<Check, String> {
+    // The common case, `contains|all` of plain strings: which literals occur comes from the shared search.
     let literals: Option<Vec<Vec<u8>>> = groups
         .iter()
         .map(|g| match g.as_slice() {
@@ -612,17 +636,11 @@ fn compile_all(groups: Vec<Vec<SigmaStr>>, cased: bool) -> Result<Check, String>
         })
         .collect();
     if let Some(lits) = literals.filter(|l| !l.is_empty() && l.iter().all(|b| !b.is_empty())) {
-        let n = lits.len();
-        let ac = AhoCorasick::builder()
-            .ascii_case_insensitive(!cased)
-            .match_kind(MatchKind::Standard)
-            .build(&lits)
-            .map_err(|e| format!("cannot build the literal matcher: {e}"))?;
-        return Ok(Check::AllLiterals(Arc::new(ac), n));
+        return Ok(Check::AllLiterals(sets.register(target, cased, &lits)));
     }
     let mut out = Vec::with_capacity(groups.len());
     for g in groups {
-        out.push(Arc::new(compile_any(g, cased)?));
+        out.push(Arc::new(compile_any(g, cased, target, sets)?));
     }
     Ok(Check::AllText(out))
 }
@@ -635,7 +653,7 @@ fn contains_literal(s: &SigmaStr) -> Option<Vec<u8>> {
 }
 
 /// Values linked by OR, each in the cheapest group that can test it.
-fn compile_any(values: Vec<SigmaStr>, cased: bool) -> Result<TextMatch, String> {
+fn compile_any(values: Vec<SigmaStr>, cased: bool, target: &Target, sets: &LiteralSets) -> Result<TextMatch, String> {
     let mut m = TextMatch::default();
     let (mut caseless, mut exact, mut patterns) = (Vec::new(), Vec::new(), Vec::new());
     for s in values {
@@ -645,7 +663,7 @@ fn compile_any(values: Vec<SigmaStr>, cased: bool) -> Result<TextMatch, String> 
             [Part::Lit(b)] if foldable(b) => m.whole.push(Literal { bytes: b.clone(), cased }),
             [Part::Lit(b), Part::Star] if foldable(b) => m.prefix.push(Literal { bytes: b.clone(), cased }),
             [Part::Star, Part::Lit(b)] if foldable(b) => m.suffix.push(Literal { bytes: b.clone(), cased }),
-            [Part::Star, Part::Lit(b), Part::Star] if foldable(b) => {
+            [Part::Star, Part::Lit(b), Part::Star] if foldable(b) && !b.is_empty() => {
                 if cased {
                     exact.push(b.clone())
                 } else {
@@ -655,17 +673,11 @@ fn compile_any(values: Vec<SigmaStr>, cased: bool) -> Result<TextMatch, String> 
             _ => patterns.push(regex_of(&s, cased)),
         }
     }
-    let automaton = |lits: &[Vec<u8>], caseless: bool| {
-        AhoCorasick::builder()
-            .ascii_case_insensitive(caseless)
-            .build(lits)
-            .map_err(|e| format!("cannot build the literal matcher: {e}"))
-    };
     if !caseless.is_empty() {
-        m.contains_caseless = Some(automaton(&caseless, true)?);
+        m.contains.push(sets.register(target, false, &caseless));
     }
     if !exact.is_empty() {
-        m.contains_cased = Some(automaton(&exact, false)?);
+        m.contains.push(sets.register(target, true, &exact));
     }
     if !patterns.is_empty() {
         let joined = patterns.join("|");

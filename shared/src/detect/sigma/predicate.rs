@@ -7,12 +7,16 @@ use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use aho_corasick::AhoCorasick;
 use chrono::{Datelike, Timelike};
 use ipnet::IpNet;
 
+use super::scan::Literals;
 use crate::detect::rule::{Field, Matcher};
 use crate::model::Event;
+
+thread_local! {
+    static REQUEST_URI: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
 
 /// Where a test reads its value: a Vigil field, as the mapping names it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -86,6 +90,44 @@ impl Target {
         (!v.is_empty()).then_some(v)
     }
 
+    /// Whether `event` has a (non-empty) value, without building it.
+    fn present(&self, event: &Event) -> bool {
+        match self {
+            Target::Field(Field::SrcIp) => event.src_ip.is_some(),
+            Target::Field(Field::DstIp) => event.dst_ip.is_some(),
+            Target::SrcPort => event.src_port.is_some(),
+            Target::Outcome | Target::Severity | Target::Timestamp => true,
+            Target::RequestUri => ["path", "query"].iter().any(|l| event.labels.get(*l).is_some_and(|v| !v.is_empty())),
+            other => other.value(event).is_some(),
+        }
+    }
+
+    /// Runs `f` on the value's bytes and where they live (an identity for the literal cache); a request
+    /// target with a query is assembled in a per-thread buffer, so testing it allocates nothing.
+    fn with_value<R>(&self, event: &Event, f: impl FnOnce(&[u8], usize) -> R) -> Option<R> {
+        if let Target::RequestUri = self {
+            let path = event.labels.get("path").map(String::as_str).unwrap_or("");
+            return match event.labels.get("query").map(String::as_str).filter(|q| !q.is_empty()) {
+                Some(query) => REQUEST_URI.with(|buf| {
+                    let mut buf = buf.borrow_mut();
+                    buf.clear();
+                    buf.push_str(path);
+                    buf.push('?');
+                    buf.push_str(query);
+                    Some(f(buf.as_bytes(), (path.as_ptr() as usize).rotate_left(17) ^ query.as_ptr() as usize))
+                }),
+                None => (!path.is_empty()).then(|| f(path.as_bytes(), path.as_ptr() as usize)),
+            };
+        }
+        let value = self.value(event)?;
+        let identity = match &value {
+            Cow::Borrowed(v) => v.as_ptr() as usize,
+            // A value built for this test has no lasting address: never reuse another's hits.
+            Cow::Owned(_) => 0,
+        };
+        Some(f(value.as_bytes(), identity))
+    }
+
     fn ip(&self, event: &Event) -> Option<IpAddr> {
         match self {
             Target::Field(Field::SrcIp) => event.src_ip,
@@ -127,8 +169,8 @@ pub(crate) enum Node {
     Not(Box<Node>),
     Const(bool),
     Test(Target, Check),
-    /// A logsource route: its `match` holds and its `except` does not.
-    Route(Box<Matcher>, Option<Box<Matcher>>),
+    /// A TOML matcher (a logsource route with outcome or severity conditions).
+    Route(Box<Matcher>),
 }
 
 impl Node {
@@ -139,7 +181,7 @@ impl Node {
             Node::Not(node) => !node.matches(event),
             Node::Const(b) => *b,
             Node::Test(target, check) => check.holds(target, event),
-            Node::Route(m, except) => m.matches(event) && !except.as_ref().is_some_and(|x| x.matches(event)),
+            Node::Route(m) => m.matches(event),
         }
     }
 
@@ -149,7 +191,7 @@ impl Node {
             Node::Const(_) => 0,
             Node::All(n) | Node::Any(n) => n.iter().map(Node::cost).sum(),
             Node::Not(n) => n.cost(),
-            Node::Route(..) => 2,
+            Node::Route(_) => 2,
             Node::Test(target, check) => {
                 let read = if matches!(target, Target::Keywords | Target::Message | Target::Raw) { 4 } else { 1 };
                 read * check.cost()
@@ -257,8 +299,8 @@ pub(crate) enum Check {
     Text(Arc<TextMatch>),
     /// Every one of the patterns matches (the `all` modifier).
     AllText(Vec<Arc<TextMatch>>),
-    /// Every literal occurs somewhere (`contains|all` of plain strings): one pass of one automaton.
-    AllLiterals(Arc<AhoCorasick>, usize),
+    /// Every literal occurs somewhere (`contains|all` of plain strings), from the shared literal search.
+    AllLiterals(Literals),
     Compare(Cmp, f64),
     Cidr(Vec<IpNet>),
     FieldRef {
@@ -283,43 +325,32 @@ impl Check {
 
     fn holds(&self, target: &Target, event: &Event) -> bool {
         match self {
-            Check::Exists(wanted) => target.value(event).is_some() == *wanted,
+            Check::Exists(wanted) => target.present(event) == *wanted,
             Check::Cidr(nets) => target.ip(event).is_some_and(|ip| nets.iter().any(|n| n.contains(&ip))),
             Check::Time(part, cmp, wanted) => {
                 time_part(target, event, *part).is_some_and(|v| cmp.holds(v as f64, *wanted as f64))
             }
-            _ => {
-                let Some(value) = target.value(event) else { return false };
-                let hay = value.as_bytes();
-                match self {
-                    Check::Text(t) => t.is_match(hay),
-                    Check::AllText(ts) => ts.iter().all(|t| t.is_match(hay)),
-                    Check::AllLiterals(ac, n) => all_literals(ac, *n, hay),
-                    Check::Compare(cmp, wanted) => value.trim().parse::<f64>().is_ok_and(|v| cmp.holds(v, *wanted)),
-                    Check::FieldRef { other, position, cased } => {
-                        other.value(event).is_some_and(|o| positioned(hay, o.as_bytes(), *position, *cased))
-                    }
-                    Check::Exists(_) | Check::Cidr(_) | Check::Time(..) => false,
-                }
+            Check::Text(t) => target.with_value(event, |hay, id| t.is_match(hay, id)).unwrap_or(false),
+            Check::AllText(ts) => {
+                target.with_value(event, |hay, id| ts.iter().all(|t| t.is_match(hay, id))).unwrap_or(false)
+            }
+            Check::AllLiterals(lits) => target.with_value(event, |hay, id| lits.all(hay, id)).unwrap_or(false),
+            Check::Compare(cmp, wanted) => target
+                .with_value(event, |hay, _| {
+                    std::str::from_utf8(hay)
+                        .ok()
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .is_some_and(|v| cmp.holds(v, *wanted))
+                })
+                .unwrap_or(false),
+            Check::FieldRef { other, position, cased } => {
+                let Some(theirs) = other.value(event) else { return false };
+                target
+                    .with_value(event, |hay, _| positioned(hay, theirs.as_bytes(), *position, *cased))
+                    .unwrap_or(false)
             }
         }
     }
-}
-
-fn all_literals(ac: &AhoCorasick, n: usize, hay: &[u8]) -> bool {
-    let mut seen = vec![false; n];
-    let mut left = n;
-    for m in ac.find_overlapping_iter(hay) {
-        let i = m.pattern().as_usize();
-        if !seen[i] {
-            seen[i] = true;
-            left -= 1;
-            if left == 0 {
-                return true;
-            }
-        }
-    }
-    left == 0
 }
 
 fn time_part(target: &Target, event: &Event, part: TimePart) -> Option<i64> {
@@ -372,9 +403,8 @@ pub(crate) struct Literal {
 /// Values linked by OR, grouped by how they are cheapest to test.
 #[derive(Debug, Default)]
 pub(crate) struct TextMatch {
-    /// Literals that may occur anywhere, ignoring ASCII case, and exactly.
-    pub contains_caseless: Option<AhoCorasick>,
-    pub contains_cased: Option<AhoCorasick>,
+    /// Literals that may occur anywhere (ignoring ASCII case, and exactly), from the shared literal search.
+    pub contains: Vec<Literals>,
     pub whole: Vec<Literal>,
     pub prefix: Vec<Literal>,
     pub suffix: Vec<Literal>,
@@ -383,21 +413,17 @@ pub(crate) struct TextMatch {
 }
 
 impl TextMatch {
-    pub fn is_match(&self, hay: &[u8]) -> bool {
+    pub fn is_match(&self, hay: &[u8], identity: usize) -> bool {
         self.whole.iter().any(|l| positioned(hay, &l.bytes, Position::Whole, l.cased))
             || self.prefix.iter().any(|l| positioned(hay, &l.bytes, Position::Start, l.cased))
             || self.suffix.iter().any(|l| positioned(hay, &l.bytes, Position::End, l.cased))
-            || self.contains_caseless.as_ref().is_some_and(|ac| ac.is_match(hay))
-            || self.contains_cased.as_ref().is_some_and(|ac| ac.is_match(hay))
+            || self.contains.iter().any(|l| l.any(hay, identity))
             || self.regexes.iter().any(|r| r.is_match(hay))
     }
 
     fn cost(&self) -> u32 {
         let literals = (self.whole.len() + self.prefix.len() + self.suffix.len()) as u32;
-        1 + literals.min(4)
-            + 4 * u32::from(self.contains_caseless.is_some())
-            + 4 * u32::from(self.contains_cased.is_some())
-            + 8 * self.regexes.len() as u32
+        1 + literals.min(4) + 4 * self.contains.len() as u32 + 8 * self.regexes.len() as u32
     }
 }
 

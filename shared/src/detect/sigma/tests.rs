@@ -329,6 +329,25 @@ fn keywords_search_the_message() {
 }
 
 #[test]
+fn rules_share_one_literal_search_without_mixing_their_literals() {
+    let two = "title: A\nid: share-a\nlogsource:\n    product: vigil\ndetection:\n    k:\n        - 'evil'\n    condition: k\n---\n\
+               title: B\nid: share-b\nlogsource:\n    product: vigil\ndetection:\n    k:\n        - 'bad'\n        - 'worse'\n    condition: k\n";
+    let set = compile_one(two);
+    let (a, b) = (&set.rules[0], &set.rules[1]);
+    let mut e = message("a bad day");
+    assert!(!a.applies(&e) && b.applies(&e));
+    // The same buffer, the same length, other text: the cached hits of the old text must not be used.
+    e.message.as_mut().unwrap().replace_range(2..5, "EVI");
+    e.message.as_mut().unwrap().insert(5, 'L');
+    assert_eq!(e.message.as_deref(), Some("a EVIL day"));
+    assert!(a.applies(&e) && !b.applies(&e));
+    let mut same_length = message("a bad day");
+    assert!(b.applies(&same_length));
+    same_length.message.as_mut().unwrap().replace_range(2..5, "god");
+    assert!(!b.applies(&same_length));
+}
+
+#[test]
 fn lists_of_maps_are_any_and_maps_are_all() {
     let r = detection("    sel:\n        - action: 'POST'\n          label.path|endswith: '/login'\n        - user: 'root'\n    condition: sel\n");
     let mut login = Event { action: Some("POST".into()), ..message("") };
