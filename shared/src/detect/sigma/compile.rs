@@ -585,7 +585,7 @@ impl Compiler<'_> {
 
     fn step_source(&self, r: usize, outer: &str) -> Result<StepSource, String> {
         let doc = &self.docs[r];
-        let name = doc.name.clone().or_else(|| doc.sigma_id.clone()).unwrap_or_else(|| doc.title.clone());
+        let name = doc.name.clone().unwrap_or_else(|| doc.title.clone());
         let usable_base = |b: usize| -> Result<(), String> {
             match self.bases.get(&b) {
                 Some(Ok(_)) => Ok(()),
