@@ -111,6 +111,9 @@ pub fn candidate(d: &Detection, suppression: std::time::Duration, sla: &SlaPolic
         ticket_id: ticket_id.clone(),
         created_at: now,
         updated_at: now,
+        runbook: None,
+        falsepositives: vec![],
+        references: vec![],
     };
     let ticket = Ticket {
         id: ticket_id,
@@ -146,6 +149,13 @@ pub fn candidate(d: &Detection, suppression: std::time::Duration, sla: &SlaPolic
     AlertCandidate { detection: d.clone(), alert, ticket, on_open, on_detection }
 }
 
+/// What the rule tells the analyst: its runbook and, for a Sigma rule, its known false positives and references.
+pub fn annotate(alert: &mut Alert, rule: &crate::detect::Rule) {
+    alert.runbook = rule.runbook.clone();
+    alert.falsepositives = rule.sigma.as_ref().map(|s| s.falsepositives.clone()).unwrap_or_default();
+    alert.references = rule.sigma.as_ref().map(|s| s.references.clone()).unwrap_or_default();
+}
+
 impl<A: AlertStore + ?Sized> Alerter<A> {
     pub async fn handle_message(&self, body: &str) -> Result<Vec<RecordOutcome>, MessageError> {
         let batch: DetectionBatch = serde_json::from_str(body).map_err(|e| MessageError::Malformed(e.to_string()))?;
@@ -157,7 +167,10 @@ impl<A: AlertStore + ?Sized> Alerter<A> {
         let mut latency = Vec::new();
         let mut failure = None;
         for d in &batch.detections {
-            let c = candidate(d, self.engine.suppression(&d.rule), &self.sla, now);
+            let mut c = candidate(d, self.engine.suppression(&d.rule), &self.sla, now);
+            if let Some(rule) = self.engine.rule(&d.rule) {
+                annotate(&mut c.alert, rule);
+            }
             let outcome = match self.store.record(&c).await {
                 Ok(o) => o,
                 Err(e) => {
@@ -210,10 +223,8 @@ mod tests {
     use super::*;
     use crate::model::Severity;
 
-    #[test]
-    fn the_candidate_carries_its_counts_and_time_to_detect() {
-        let now = Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap();
-        let d = Detection {
+    fn detection(now: Timestamp) -> Detection {
+        Detection {
             id: "D1".into(),
             tenant: "acme".into(),
             rule: "ssh_brute_force".into(),
@@ -229,7 +240,13 @@ mod tests {
             mitre: vec![],
             reasons: vec![],
             detected_at: now - Duration::milliseconds(1500),
-        };
+        }
+    }
+
+    #[test]
+    fn the_candidate_carries_its_counts_and_time_to_detect() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap();
+        let d = detection(now);
         let c = candidate(&d, std::time::Duration::from_secs(600), &SlaPolicy::default(), now);
         let names: Vec<String> = c
             .on_open
@@ -248,8 +265,31 @@ mod tests {
                 r#"vigil_detections_total{rule="ssh_brute_force",severity="high"}+1"#.to_string(),
             ]
         );
+        assert_eq!((c.alert.runbook.as_ref(), c.alert.falsepositives.len()), (None, 0));
         let l = latency_writes(&d, now);
         assert!(l.iter().any(|w| matches!(w, AggregateWrite::Count { name, delta: 1500, .. } if name == r#"vigil_pipeline_latency_seconds_sum_ms{stage="scored_to_alerted"}"#)));
         assert!(l.iter().any(|w| matches!(w, AggregateWrite::Count { name, .. } if name == r#"vigil_pipeline_latency_seconds_bucket{le="2.5",stage="scored_to_alerted"}"#)));
+    }
+
+    #[test]
+    fn an_alert_shows_what_the_rule_tells_the_analyst() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "title: Scanner\nid: 2f0d6a1e-0000-4000-8000-00000000abcd\ndescription: Block the scanner.\n\
+                    references:\n    - https://example.org/scanners\nlogsource:\n    category: webserver\n\
+                    detection:\n    sel:\n        cs-user-agent|contains: 'Nikto'\n    condition: sel\n\
+                    falsepositives:\n    - Our own weekly scan\nlevel: medium\n";
+        std::fs::write(dir.path().join("scanner.yml"), yaml).unwrap();
+        let rules = format!("[sigma]\npaths = [{:?}]\n", dir.path().join("scanner.yml").display().to_string());
+        let engine = DetectionEngine::builtin().with_overrides(&rules, "rules.toml").unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 3, 10, 12, 0, 0).unwrap();
+        let mut alert =
+            candidate(&detection(now), std::time::Duration::from_secs(60), &SlaPolicy::default(), now).alert;
+        annotate(&mut alert, engine.rule("sigma-2f0d6a1e-0000-4000-8000-00000000abcd").unwrap());
+        assert_eq!(alert.runbook.as_deref(), Some("Block the scanner."));
+        assert_eq!(alert.falsepositives, vec!["Our own weekly scan".to_string()]);
+        assert_eq!(alert.references, vec!["https://example.org/scanners".to_string()]);
+        annotate(&mut alert, engine.rule("ssh_brute_force").unwrap());
+        assert!(alert.runbook.as_deref().unwrap().contains("fail2ban"), "TOML rules' runbooks reach alerts too");
+        assert!(alert.falsepositives.is_empty() && alert.references.is_empty());
     }
 }

@@ -210,6 +210,15 @@ pub struct Alert {
     pub ticket_id: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// What the analyst should do: the rule's runbook (a Sigma rule's description).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook: Option<String>,
+    /// Known benign causes (a Sigma rule's `falsepositives`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub falsepositives: Vec<String>,
+    /// Where the detection comes from (a Sigma rule's `references`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]

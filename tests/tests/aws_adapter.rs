@@ -343,6 +343,9 @@ fn candidate(tenant: &str, detection_id: &str, alert_id: &str, ticket_id: &str, 
         ticket_id: ticket_id.into(),
         created_at: now,
         updated_at: now,
+        runbook: None,
+        falsepositives: vec![],
+        references: vec![],
     };
     let ticket = Ticket {
         id: ticket_id.into(),

@@ -615,6 +615,9 @@ mod tests {
             ticket_id: "T".into(),
             created_at: t(created),
             updated_at: t(created),
+            runbook: None,
+            falsepositives: vec![],
+            references: vec![],
         }
     }
 

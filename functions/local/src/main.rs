@@ -160,6 +160,19 @@ enum RulesCommand {
     /// Run the [[rule.test]] entries of the built-in rules and of FILE (layered over them as
     /// VIGIL_RULES_FILE is) through the real engine; exit 1 if any fails.
     Test { file: Option<PathBuf> },
+    /// Compile the Sigma rules under DIR and report, per document, whether it loaded or why it was
+    /// skipped (unsupported logsource, unmapped field, pipe, ...). Exit 1 with --strict if any was skipped.
+    ImportSigma {
+        dir: PathBuf,
+        /// A rules file whose [sigma] table extends the field mapping (default: VIGIL_RULES_FILE).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 #[tokio::main]
@@ -264,6 +277,15 @@ async fn main() -> anyhow::Result<()> {
             let (out, ok) = rules_cmd::rules_test(file.as_deref()).await?;
             print!("{out}");
             if !ok {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Rules { command: RulesCommand::ImportSigma { dir, rules, json, strict } } => {
+            let rules = rules.or(config.rules_path);
+            let (out, complete) = rules_cmd::import_sigma(&dir, rules.as_deref(), json)?;
+            print!("{out}");
+            if strict && !complete {
                 std::process::exit(1);
             }
             Ok(())

@@ -14,6 +14,8 @@ use crate::model::{Event, Outcome, Severity};
 pub(crate) struct RawFile {
     pub rules: Vec<(String, Table)>,
     pub scoring: Option<Table>,
+    /// `[sigma]`: Sigma files to load and mapping extensions (see `super::sigma`).
+    pub sigma: Option<Table>,
 }
 
 pub(crate) fn err(origin: &str, rule: Option<&str>, field: impl Into<String>, problem: impl Into<String>) -> RuleError {
@@ -29,6 +31,7 @@ pub(crate) fn parse_file(text: &str, origin: &str) -> Result<RawFile, RuleError>
     let doc: Table = text.parse().map_err(|e: toml::de::Error| err(origin, None, "toml", e.to_string().trim_end()))?;
     let mut rules = Vec::new();
     let mut scoring = None;
+    let mut sigma = None;
     for (key, value) in doc {
         match (key.as_str(), value) {
             ("rule", Value::Array(items)) => {
@@ -67,12 +70,19 @@ pub(crate) fn parse_file(text: &str, origin: &str) -> Result<RawFile, RuleError>
             ("rule", _) => return Err(err(origin, None, "rule", "must be an array of tables ([[rule]])")),
             ("scoring", Value::Table(t)) => scoring = Some(t),
             ("scoring", _) => return Err(err(origin, None, "scoring", "must be a table ([scoring])")),
+            ("sigma", Value::Table(t)) => sigma = Some(t),
+            ("sigma", _) => return Err(err(origin, None, "sigma", "must be a table ([sigma])")),
             (other, _) => {
-                return Err(err(origin, None, other, "unknown top-level key (expected [[rule]] or [scoring])"));
+                return Err(err(
+                    origin,
+                    None,
+                    other,
+                    "unknown top-level key (expected [[rule]], [scoring] or [sigma])",
+                ));
             }
         }
     }
-    Ok(RawFile { rules, scoring })
+    Ok(RawFile { rules, scoring, sigma })
 }
 
 fn valid_id(id: &str) -> bool {
@@ -316,6 +326,7 @@ fn placeholders_for(kind: &RuleKind) -> Vec<&'static str> {
         RuleKind::FirstSeen { .. } => p.extend(["window", "value", "field", "known", "learning"]),
         RuleKind::Risk { .. } => p.extend(["window", "threshold", "score", "signals"]),
         RuleKind::Passthrough => {}
+        RuleKind::Temporal(_) => p.push("window"),
     }
     p
 }
@@ -499,6 +510,7 @@ pub(crate) fn build_rule(id: &str, table: Table, origin: &str) -> Result<Rule, R
         origin: origin.to_string(),
         tests,
         table,
+        sigma: None,
     })
 }
 
@@ -539,7 +551,7 @@ fn risk_signals(r: &Reader, origin: &str, id: &str) -> Result<Vec<Signal>, RuleE
     Ok(signals)
 }
 
-fn matcher(table: &Table, origin: &str, id: &str, prefix: &str) -> Result<Matcher, RuleError> {
+pub(crate) fn matcher(table: &Table, origin: &str, id: &str, prefix: &str) -> Result<Matcher, RuleError> {
     let r = Reader { table, origin, rule: Some(id), prefix };
     r.check_known(MATCH_FIELDS)?;
     let mut m = Matcher::default();
@@ -585,7 +597,7 @@ fn matcher(table: &Table, origin: &str, id: &str, prefix: &str) -> Result<Matche
     Ok(m)
 }
 
-fn valid_technique(t: &str) -> bool {
+pub(crate) fn valid_technique(t: &str) -> bool {
     let b = t.as_bytes();
     let digits = |s: &[u8]| s.iter().all(u8::is_ascii_digit);
     match b.len() {

@@ -42,6 +42,7 @@
 mod load;
 mod rule;
 pub mod ruletest;
+pub mod sigma;
 mod window;
 
 #[cfg(test)]
@@ -105,8 +106,11 @@ impl DetectionEngine {
     /// Loads a complete rules file; `origin` (usually its path) names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> Result<DetectionEngine, RuleError> {
         let raw = parse_file(text, origin)?;
-        let rules =
+        let mut rules: Vec<Rule> =
             raw.rules.into_iter().map(|(id, table)| build_rule(&id, table, origin)).collect::<Result<_, _>>()?;
+        if let Some(table) = raw.sigma {
+            sigma::extend(&mut rules, &table, origin)?;
+        }
         let scoring = match raw.scoring {
             Some(table) => build_scoring(&table, origin, &Scoring::default())?,
             None => Scoring::default(),
@@ -120,8 +124,15 @@ impl DetectionEngine {
     /// A `[scoring]` table patches the weights the same way.
     pub fn with_overrides(mut self, text: &str, origin: &str) -> Result<DetectionEngine, RuleError> {
         let raw = parse_file(text, origin)?;
+        if let Some(table) = raw.sigma {
+            sigma::extend(&mut self.rules, &table, origin)?;
+        }
         for (id, table) in raw.rules {
             match self.rules.iter().position(|r| r.id == id) {
+                // A Sigma rule's detection comes from its YAML; a patch changes only what Sigma does not say.
+                Some(i) if self.rules[i].sigma.is_some() && !table.contains_key("kind") => {
+                    self.rules[i] = sigma::patch(&self.rules[i], table, origin)?;
+                }
                 Some(i) => {
                     let merged = if table.contains_key("kind") {
                         table
@@ -201,6 +212,7 @@ impl DetectionEngine {
                     RuleKind::Risk { signals, .. } => {
                         signals.iter().filter(|s| s.matcher.matches(event)).map(|s| s.name.clone()).collect()
                     }
+                    RuleKind::Temporal(spec) => spec.tags(event),
                 };
                 if tags.is_empty() {
                     continue;

@@ -131,6 +131,8 @@ pub struct Matcher {
     pub outcome: Option<Vec<Outcome>>,
     pub severity: Option<Vec<Severity>>,
     pub min_severity: Option<Severity>,
+    /// A compiled Sigma detection that must hold too (Sigma rules and their correlations' signals).
+    pub sigma: Option<super::sigma::SigmaPredicate>,
 }
 
 impl Matcher {
@@ -141,11 +143,16 @@ impl Matcher {
             && self.fields.iter().all(|(field, accepted)| {
                 field.value(event).is_some_and(|v| accepted.iter().any(|a| value_matches(a, &v)))
             })
+            && self.sigma.as_ref().is_none_or(|p| p.matches(event))
     }
 
     /// A matcher with no condition at all (matches every event).
     pub fn is_empty(&self) -> bool {
-        self.fields.is_empty() && self.outcome.is_none() && self.severity.is_none() && self.min_severity.is_none()
+        self.fields.is_empty()
+            && self.outcome.is_none()
+            && self.severity.is_none()
+            && self.min_severity.is_none()
+            && self.sigma.is_none()
     }
 }
 
@@ -214,6 +221,8 @@ pub enum RuleKind {
     Risk { window: Duration, threshold: u64, min_signals: u64, signals: Vec<Signal> },
     /// Every matching event, at once, without state.
     Passthrough,
+    /// Several rules' events close in time, in order or not (Sigma `temporal_ordered`, chained `temporal`).
+    Temporal(super::sigma::TemporalSpec),
 }
 
 impl RuleKind {
@@ -225,6 +234,7 @@ impl RuleKind {
             RuleKind::FirstSeen { .. } => "first_seen",
             RuleKind::Risk { .. } => "risk",
             RuleKind::Passthrough => "passthrough",
+            RuleKind::Temporal(spec) => spec.name(),
         }
     }
 
@@ -235,6 +245,7 @@ impl RuleKind {
             | RuleKind::Sequence { window, .. }
             | RuleKind::FirstSeen { window, .. }
             | RuleKind::Risk { window, .. } => Some(*window),
+            RuleKind::Temporal(spec) => Some(spec.lookback()),
             RuleKind::Passthrough => None,
         }
     }
@@ -245,7 +256,7 @@ impl RuleKind {
             | RuleKind::Distinct { threshold, .. }
             | RuleKind::Sequence { threshold, .. }
             | RuleKind::Risk { threshold, .. } => Some(*threshold),
-            RuleKind::FirstSeen { .. } | RuleKind::Passthrough => None,
+            RuleKind::FirstSeen { .. } | RuleKind::Passthrough | RuleKind::Temporal(_) => None,
         }
     }
 }
@@ -278,6 +289,8 @@ pub struct Rule {
     pub tests: Vec<RuleTest>,
     /// The definition as written, so an override can patch single fields.
     pub(crate) table: Table,
+    /// Where a rule compiled from Sigma came from (id, false positives, references, ...).
+    pub sigma: Option<std::sync::Arc<super::sigma::SigmaInfo>>,
 }
 
 impl Rule {
@@ -296,6 +309,9 @@ impl Rule {
 
     /// The event's entity under this rule, or `None` when it lacks a group-by field.
     pub(crate) fn entity(&self, event: &Event) -> Option<Entity> {
+        if let Some(per_rule) = self.sigma.as_ref().and_then(|s| s.entity(event)) {
+            return per_rule;
+        }
         let mut keys = Vec::with_capacity(self.group_by.len());
         let mut values = Vec::with_capacity(self.group_by.len());
         for part in &self.group_by {

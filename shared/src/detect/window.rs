@@ -245,6 +245,14 @@ pub(crate) fn analyse(kind: &RuleKind, entries: &[WindowEntry], is_new: &[bool])
                 }
             }
         }
+        RuleKind::Temporal(spec) => hits.extend(spec.windows(entries, is_new).into_iter().map(|w| Hit {
+            lo: w.lo,
+            hi: w.hi,
+            anchor: w.anchor,
+            metric: w.steps,
+            count: w.count,
+            members: Members::All,
+        })),
         RuleKind::FirstSeen { learning, .. } => {
             // A value is new when the call brings its earliest entry and the entity was already known, through
             // another value, at least `learning` before it. Each new value is its own detection.

@@ -90,6 +90,9 @@ fn candidate(det: &str, last_seen: DateTime<Utc>, suppression: chrono::Duration)
         ticket_id: ticket_id.clone(),
         created_at: last_seen,
         updated_at: last_seen,
+        runbook: None,
+        falsepositives: vec![],
+        references: vec![],
     };
     let ticket = crate::model::Ticket {
         id: ticket_id,
